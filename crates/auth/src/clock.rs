@@ -13,11 +13,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// A point in time, in whole milliseconds since the Unix epoch (UTC).
+/// A point in time, in whole milliseconds since the Unix epoch (UTC); the default is the epoch.
 ///
 /// On the wire it is an RFC 3339 string in UTC (`2026-11-28T14:38:15.123Z`); in storage it is the
 /// plain number, which is what Redis scores and TTLs want.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(i64);
 
 impl Timestamp {

@@ -1,0 +1,28 @@
+//! The presence store's error type.
+
+/// A presence store operation failed. Clients only ever see the code `INTERNAL`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend (Redis) failed or could not be reached.
+    #[error("the presence backend is unavailable")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// The backend returned data this version cannot read.
+    #[error("the presence backend returned unreadable data: {0}")]
+    Corrupt(String),
+    /// The store was configured wrongly (for example a bad Redis URL).
+    #[error("the presence store is misconfigured: {0}")]
+    Config(String),
+}
+
+impl StoreError {
+    /// The wire code for any store failure: `INTERNAL`.
+    pub const fn code(&self) -> &'static str {
+        "INTERNAL"
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(error: serde_json::Error) -> Self {
+        Self::Corrupt(error.to_string())
+    }
+}

@@ -1,0 +1,460 @@
+//! [`MemoryStore`]: the single-node backend.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use duet_auth::{Clock, GuestId, Session, SessionId, SystemClock, Timestamp};
+
+use crate::error::StoreError;
+use crate::model::{
+    BackendKind, Connection, DeadNode, ExpiredSession, NodeId, Pair, PresenceStats, RoomId,
+};
+use crate::store::PresenceStore;
+
+/// Settings of a [`MemoryStore`].
+#[derive(Debug, Clone)]
+pub struct MemoryStoreConfig {
+    /// How long a guest remembers the partner it just left (default 1 hour).
+    pub last_partner_ttl: Duration,
+    /// How long a node counts as alive after its first connection when it never sent a
+    /// heartbeat (default 10 s).
+    pub implicit_node_ttl: Duration,
+    /// How often the background sweep removes expired sessions (default 1 s).
+    pub sweep_interval: Duration,
+    /// How many expired sessions wait for [`PresenceStore::take_expired_sessions`] before the
+    /// oldest are dropped (default 65 536), so a store nobody drains stays bounded.
+    pub max_pending_expired: usize,
+}
+
+impl Default for MemoryStoreConfig {
+    fn default() -> Self {
+        Self {
+            last_partner_ttl: Duration::from_secs(3600),
+            implicit_node_ttl: Duration::from_secs(10),
+            sweep_interval: Duration::from_secs(1),
+            max_pending_expired: 65_536,
+        }
+    }
+}
+
+/// Everything in one process's memory; what a single `duet-server` node uses without Redis.
+///
+/// All state sits behind one `std::sync::Mutex`: every operation is a few map updates with no
+/// `.await` while the lock is held, so a blocking mutex is both correct and the fastest choice.
+/// When created inside a Tokio runtime, a background task sweeps expired sessions every
+/// [`MemoryStoreConfig::sweep_interval`]; it stops when the store is dropped.
+#[derive(Debug, Clone)]
+pub struct MemoryStore {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    clock: Arc<dyn Clock>,
+    config: MemoryStoreConfig,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    sessions: HashMap<SessionId, Session>,
+    /// Sessions ordered by expiry, so a sweep costs only what has expired.
+    expiry_index: BTreeSet<(Timestamp, SessionId)>,
+    expired: VecDeque<ExpiredSession>,
+    connections: HashMap<GuestId, Connection>,
+    nodes: HashMap<NodeId, NodeState>,
+    rooms: HashMap<RoomId, Pair>,
+    room_of: HashMap<GuestId, RoomId>,
+    last_partner: HashMap<GuestId, (GuestId, Timestamp)>,
+    /// Last-partner entries in the order they expire (the TTL is constant).
+    last_partner_expiry: VecDeque<(Timestamp, GuestId)>,
+}
+
+#[derive(Debug, Default)]
+struct NodeState {
+    deadline: Timestamp,
+    connected_sockets: u64,
+    guests: HashSet<GuestId>,
+}
+
+impl MemoryStore {
+    /// A store with default settings and the system clock.
+    pub fn new() -> Self {
+        Self::with_config(MemoryStoreConfig::default(), Arc::new(SystemClock))
+    }
+
+    /// A store with `config`, reading time from `clock`.
+    pub fn with_config(config: MemoryStoreConfig, clock: Arc<dyn Clock>) -> Self {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            clock,
+            config,
+        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(sweep_forever(Arc::downgrade(&shared)));
+        }
+        Self { shared }
+    }
+
+    /// Removes expired sessions and last-partner entries now (the background sweep does this on
+    /// its own; tests and runtimes without a sweep may call it).
+    pub fn sweep(&self) {
+        if let Ok(mut state) = self.shared.state.lock() {
+            state.sweep(self.shared.clock.now(), &self.shared.config);
+        }
+    }
+
+    /// How many session records the store holds, expired ones not yet swept included; a gauge for
+    /// memory use.
+    pub fn held_sessions(&self) -> usize {
+        self.shared
+            .state
+            .lock()
+            .map(|s| s.sessions.len())
+            .unwrap_or(0)
+    }
+
+    fn state(&self) -> Result<MutexGuard<'_, State>, StoreError> {
+        // A poisoned lock means a panic mid-update elsewhere; report it rather than propagate it.
+        self.shared
+            .state
+            .lock()
+            .map_err(|_| StoreError::Corrupt("memory store lock poisoned".to_owned()))
+    }
+
+    fn now(&self) -> Timestamp {
+        self.shared.clock.now()
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+async fn sweep_forever(shared: Weak<Shared>) {
+    let Some(interval) = shared.upgrade().map(|s| s.config.sweep_interval) else {
+        return;
+    };
+    let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(10)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        if let Ok(mut state) = shared.state.lock() {
+            state.sweep(shared.clock.now(), &shared.config);
+        }
+    }
+}
+
+impl State {
+    fn sweep(&mut self, now: Timestamp, config: &MemoryStoreConfig) {
+        while let Some(&(expiry, id)) = self.expiry_index.first() {
+            if expiry > now {
+                break;
+            }
+            self.expiry_index.pop_first();
+            if let Some(session) = self.sessions.remove(&id) {
+                if self.expired.len() >= config.max_pending_expired {
+                    self.expired.pop_front();
+                    tracing::warn!("expired-session backlog full; nobody drains it");
+                }
+                self.expired.push_back(ExpiredSession {
+                    session_id: id,
+                    guest_id: session.guest.id,
+                });
+            }
+        }
+        while let Some(&(until, guest)) = self.last_partner_expiry.front() {
+            if until > now {
+                break;
+            }
+            self.last_partner_expiry.pop_front();
+            if self
+                .last_partner
+                .get(&guest)
+                .is_some_and(|(_, u)| *u <= now)
+            {
+                self.last_partner.remove(&guest);
+            }
+        }
+    }
+
+    fn live_session(&self, id: &SessionId, now: Timestamp) -> Option<&Session> {
+        self.sessions.get(id).filter(|s| !s.is_expired_at(now))
+    }
+
+    fn node_is_live(&self, node: &NodeId, now: Timestamp) -> bool {
+        self.nodes.get(node).is_some_and(|n| n.deadline > now)
+    }
+
+    fn remove_connection_of(&mut self, guest: &GuestId) -> Option<Connection> {
+        let connection = self.connections.remove(guest)?;
+        if let Some(node) = self.nodes.get_mut(&connection.node_id) {
+            node.guests.remove(guest);
+        }
+        Some(connection)
+    }
+
+    fn remove_node(&mut self, node_id: &NodeId) -> Vec<Connection> {
+        let Some(node) = self.nodes.remove(node_id) else {
+            return Vec::new();
+        };
+        node.guests
+            .iter()
+            .filter_map(|guest| {
+                let owned = self.connections.get(guest)?.node_id == *node_id;
+                if owned {
+                    self.connections.remove(guest)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl PresenceStore for MemoryStore {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Memory
+    }
+
+    fn clock(&self) -> &Arc<dyn Clock> {
+        &self.shared.clock
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.state().map(drop)
+    }
+
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        if let Some(old) = state.sessions.insert(session.id, session.clone()) {
+            state.expiry_index.remove(&(old.expires_at(), old.id));
+        }
+        state
+            .expiry_index
+            .insert((session.expires_at(), session.id));
+        Ok(())
+    }
+
+    async fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        let now = self.now();
+        Ok(self.state()?.live_session(id, now).cloned())
+    }
+
+    async fn extend_session(
+        &self,
+        id: &SessionId,
+        expires_at: Timestamp,
+    ) -> Result<Option<Session>, StoreError> {
+        let now = self.now();
+        let mut state = self.state()?;
+        let Some(current) = state.live_session(id, now).cloned() else {
+            return Ok(None);
+        };
+        let mut extended = current.clone();
+        extended.guest.expires_at = expires_at.max(current.expires_at());
+        state.expiry_index.remove(&(current.expires_at(), *id));
+        state.expiry_index.insert((extended.expires_at(), *id));
+        state.sessions.insert(*id, extended.clone());
+        Ok(Some(extended))
+    }
+
+    async fn revoke_session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        let now = self.now();
+        let mut state = self.state()?;
+        let Some(session) = state.sessions.remove(id) else {
+            return Ok(None);
+        };
+        state.expiry_index.remove(&(session.expires_at(), *id));
+        Ok((!session.is_expired_at(now)).then_some(session))
+    }
+
+    async fn take_expired_sessions(&self, limit: usize) -> Result<Vec<ExpiredSession>, StoreError> {
+        let now = self.now();
+        let mut state = self.state()?;
+        state.sweep(now, &self.shared.config);
+        let count = limit.min(state.expired.len());
+        Ok(state.expired.drain(..count).collect())
+    }
+
+    async fn register_connection(
+        &self,
+        connection: &Connection,
+    ) -> Result<Option<Connection>, StoreError> {
+        let now = self.now();
+        let implicit_deadline = now.saturating_add(self.shared.config.implicit_node_ttl);
+        let mut state = self.state()?;
+        let previous = state.remove_connection_of(&connection.guest_id);
+        let node = state.nodes.entry(connection.node_id.clone()).or_default();
+        if node.deadline <= now {
+            node.deadline = implicit_deadline;
+        }
+        node.guests.insert(connection.guest_id);
+        state
+            .connections
+            .insert(connection.guest_id, connection.clone());
+        Ok(previous)
+    }
+
+    async fn unregister_connection(
+        &self,
+        guest: &GuestId,
+        socket_id: &str,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        let current = state
+            .connections
+            .get(guest)
+            .is_some_and(|c| c.socket_id == socket_id);
+        if current {
+            state.remove_connection_of(guest);
+        }
+        Ok(current)
+    }
+
+    async fn connection(&self, guest: &GuestId) -> Result<Option<Connection>, StoreError> {
+        let now = self.now();
+        let state = self.state()?;
+        Ok(state
+            .connections
+            .get(guest)
+            .filter(|c| state.node_is_live(&c.node_id, now))
+            .cloned())
+    }
+
+    async fn heartbeat(
+        &self,
+        node: &NodeId,
+        connected_sockets: u64,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let deadline = self.now().saturating_add(ttl);
+        let mut state = self.state()?;
+        let entry = state.nodes.entry(node.clone()).or_default();
+        entry.deadline = deadline;
+        entry.connected_sockets = connected_sockets;
+        Ok(())
+    }
+
+    async fn live_nodes(&self) -> Result<Vec<NodeId>, StoreError> {
+        let now = self.now();
+        let state = self.state()?;
+        let mut nodes: Vec<NodeId> = state
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.deadline > now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        nodes.sort();
+        Ok(nodes)
+    }
+
+    async fn claim_dead_nodes(&self) -> Result<Vec<DeadNode>, StoreError> {
+        let now = self.now();
+        let mut state = self.state()?;
+        let dead: Vec<NodeId> = state
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.deadline <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        Ok(dead
+            .into_iter()
+            .map(|node_id| DeadNode {
+                connections: state.remove_node(&node_id),
+                node_id,
+            })
+            .collect())
+    }
+
+    async fn remove_node(&self, node: &NodeId) -> Result<Vec<Connection>, StoreError> {
+        Ok(self.state()?.remove_node(node))
+    }
+
+    async fn create_pair(&self, pair: &Pair) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        let taken = pair.initiator == pair.responder
+            || pair.guests().iter().any(|g| state.room_of.contains_key(g));
+        if taken {
+            return Ok(false);
+        }
+        for guest in pair.guests() {
+            state.room_of.insert(guest, pair.room_id);
+        }
+        state.rooms.insert(pair.room_id, pair.clone());
+        Ok(true)
+    }
+
+    async fn pair_of(&self, guest: &GuestId) -> Result<Option<Pair>, StoreError> {
+        let state = self.state()?;
+        Ok(state
+            .room_of
+            .get(guest)
+            .and_then(|room| state.rooms.get(room))
+            .cloned())
+    }
+
+    async fn end_pair(&self, room: &RoomId) -> Result<Option<Pair>, StoreError> {
+        let until = self
+            .now()
+            .saturating_add(self.shared.config.last_partner_ttl);
+        let mut state = self.state()?;
+        let Some(pair) = state.rooms.remove(room) else {
+            return Ok(None);
+        };
+        for (guest, partner) in [
+            (pair.initiator, pair.responder),
+            (pair.responder, pair.initiator),
+        ] {
+            if state.room_of.get(&guest) == Some(room) {
+                state.room_of.remove(&guest);
+            }
+            state.last_partner.insert(guest, (partner, until));
+            state.last_partner_expiry.push_back((until, guest));
+        }
+        Ok(Some(pair))
+    }
+
+    async fn last_partner(&self, guest: &GuestId) -> Result<Option<GuestId>, StoreError> {
+        let now = self.now();
+        let state = self.state()?;
+        Ok(state
+            .last_partner
+            .get(guest)
+            .filter(|(_, until)| *until > now)
+            .map(|(partner, _)| *partner))
+    }
+
+    async fn stats(&self) -> Result<PresenceStats, StoreError> {
+        let now = self.now();
+        let state = self.state()?;
+        let live = state.nodes.values().filter(|n| n.deadline > now);
+        let (online, sockets, nodes) = live.fold((0, 0, 0), |(o, s, n), node| {
+            (
+                o + node.guests.len() as u64,
+                s + node.connected_sockets,
+                n + 1,
+            )
+        });
+        let total_sessions = state
+            .sessions
+            .values()
+            .filter(|s| !s.is_expired_at(now))
+            .count();
+        Ok(PresenceStats {
+            total_sessions: total_sessions as u64,
+            online_guests: online,
+            active_rooms: state.rooms.len() as u64,
+            connected_sockets: sockets,
+            live_nodes: nodes,
+        })
+    }
+}

@@ -1,0 +1,180 @@
+//! The records a presence store keeps.
+
+use std::fmt;
+use std::str::FromStr;
+
+use duet_auth::{GuestId, SessionId, Timestamp};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A node of a Duet cluster (one `duet-server` process), named by `DUET_NODE_ID` or at random.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NodeId(String);
+
+impl NodeId {
+    /// A node id from an operator-chosen name. Returns `None` for an empty name or one with
+    /// white space, control characters or `|` (used as a separator in Redis values).
+    pub fn new(name: &str) -> Option<Self> {
+        let valid = !name.is_empty()
+            && name.len() <= 128
+            && !name
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '|');
+        valid.then(|| Self(name.to_owned()))
+    }
+
+    /// A random node id such as `node-3f2a9c1e`.
+    pub fn random() -> Self {
+        let uuid = Uuid::new_v4().simple().to_string();
+        Self(format!("node-{}", &uuid[..8]))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One chat between two guests: the `roomId` of the protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RoomId(Uuid);
+
+impl RoomId {
+    /// A fresh random room id.
+    pub fn random() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
+
+impl fmt::Display for RoomId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0.hyphenated(), f)
+    }
+}
+
+impl FromStr for RoomId {
+    type Err = uuid::Error;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(text).map(Self)
+    }
+}
+
+/// A guest's live socket: which node holds it, and its Socket.IO id there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Connection {
+    /// The connected guest.
+    pub guest_id: GuestId,
+    /// The node the socket is connected to.
+    pub node_id: NodeId,
+    /// The Socket.IO socket id on that node.
+    pub socket_id: String,
+    /// When the socket connected.
+    pub connected_at: Timestamp,
+}
+
+/// The current chat of two guests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pair {
+    /// The chat's room id.
+    pub room_id: RoomId,
+    /// The guest that waited longer; it makes the WebRTC offer.
+    pub initiator: GuestId,
+    /// The other guest.
+    pub responder: GuestId,
+    /// When the pair formed.
+    pub started_at: Timestamp,
+}
+
+impl Pair {
+    /// A new pair starting `now` with a fresh room id.
+    pub fn new(initiator: GuestId, responder: GuestId, now: Timestamp) -> Self {
+        Self {
+            room_id: RoomId::random(),
+            initiator,
+            responder,
+            started_at: now,
+        }
+    }
+
+    /// The other guest of the pair, or `None` if `guest` is not in it.
+    pub fn partner_of(&self, guest: &GuestId) -> Option<GuestId> {
+        if *guest == self.initiator {
+            Some(self.responder)
+        } else if *guest == self.responder {
+            Some(self.initiator)
+        } else {
+            None
+        }
+    }
+
+    /// Both guests, initiator first.
+    pub fn guests(&self) -> [GuestId; 2] {
+        [self.initiator, self.responder]
+    }
+}
+
+/// A session whose expiry has passed, handed out once by
+/// [`PresenceStore::take_expired_sessions`](crate::PresenceStore::take_expired_sessions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredSession {
+    /// The expired session.
+    pub session_id: SessionId,
+    /// Its guest, whose socket and chat must now end.
+    pub guest_id: GuestId,
+}
+
+/// A node found dead (its heartbeat expired), claimed by exactly one surviving node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadNode {
+    /// The dead node.
+    pub node_id: NodeId,
+    /// The connections it held when it died; they have been removed from the store.
+    pub connections: Vec<Connection>,
+}
+
+/// Cluster-wide counts, as `GET /api/stats` reports them (less `availableUsers`, which the
+/// match queue counts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceStats {
+    /// Live guest sessions.
+    pub total_sessions: u64,
+    /// Guests with a connected socket on a live node.
+    pub online_guests: u64,
+    /// Chats in progress.
+    pub active_rooms: u64,
+    /// Sockets connected, as the live nodes last reported.
+    pub connected_sockets: u64,
+    /// Live nodes.
+    pub live_nodes: u64,
+}
+
+/// Which backend a store is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    /// [`MemoryStore`](crate::MemoryStore).
+    Memory,
+    /// `RedisStore` (feature `redis`).
+    Redis,
+}
+
+impl BackendKind {
+    /// `"memory"` or `"redis"`, as `/ready` reports it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Redis => "redis",
+        }
+    }
+}
