@@ -78,4 +78,8 @@ pub use model::{
 };
 #[cfg(feature = "redis")]
 pub use redis::{RedisStore, RedisStoreConfig, client_from_url, connect};
+
+/// The fred crate this store is built on, so users name the same `Client` type.
+#[cfg(feature = "redis")]
+pub use fred;
 pub use store::PresenceStore;

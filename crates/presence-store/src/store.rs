@@ -111,7 +111,7 @@ pub trait PresenceStore: Send + Sync + Debug + 'static {
 }
 
 /// Lets [`duet_auth::TokenService::authenticate`] check sessions in any presence store.
-impl SessionLookup for dyn PresenceStore {
+impl SessionLookup for dyn PresenceStore + '_ {
     async fn find_session(&self, id: &SessionId) -> Result<Option<Session>, BackendError> {
         self.session(id)
             .await

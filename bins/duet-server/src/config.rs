@@ -1,0 +1,205 @@
+//! Every setting of `duet-server`: a command-line flag, or the `DUET_*` variable of
+//! protocol.md §3 (the flag wins).
+
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// Anonymous one-to-one chat over Socket.IO.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "duet-server", version, about)]
+pub(crate) struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "DUET_HOST", default_value = "0.0.0.0")]
+    pub(crate) host: String,
+
+    /// Port to listen on (0 picks a free one; the chosen address is logged).
+    #[arg(long, env = "DUET_PORT", default_value_t = 3000)]
+    pub(crate) port: u16,
+
+    /// `production` refuses to start without a strong `DUET_JWT_SECRET`.
+    #[arg(long = "env", env = "DUET_ENV", value_enum, default_value_t = Environment::Development)]
+    pub(crate) environment: Environment,
+
+    /// HS256 signing secret, at least 32 bytes. Unset in development: a random one per process.
+    #[arg(long, env = "DUET_JWT_SECRET", hide_env_values = true)]
+    pub(crate) jwt_secret: Option<String>,
+
+    /// Redis for presence, matching and the cluster adapter. Unset: single node in memory.
+    #[arg(long, env = "DUET_REDIS_URL")]
+    pub(crate) redis_url: Option<String>,
+
+    /// Prefix of every Redis key this deployment writes.
+    #[arg(long, env = "DUET_REDIS_KEY_PREFIX", default_value = "duet:")]
+    pub(crate) redis_key_prefix: String,
+
+    /// Comma-separated allowed origins; `*` inside a host is a wildcard (`https://*.vercel.app`).
+    #[arg(
+        long,
+        env = "DUET_CORS_ORIGINS",
+        default_value = "http://localhost:3000"
+    )]
+    pub(crate) cors_origins: String,
+
+    /// Guest session lifetime in seconds.
+    #[arg(long, env = "DUET_SESSION_TTL_SECONDS", default_value_t = 7200, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) session_ttl_seconds: u64,
+
+    /// Per-guest event budget: events per window.
+    #[arg(long, env = "DUET_RATE_LIMIT_MAX", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) rate_limit_max: u32,
+
+    /// Per-guest event budget: the window in milliseconds.
+    #[arg(long, env = "DUET_RATE_LIMIT_WINDOW_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) rate_limit_window_ms: u64,
+
+    /// Guest sessions one client IP may create per minute.
+    #[arg(long, env = "DUET_SESSION_RATE_LIMIT_PER_MINUTE", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) session_rate_limit_per_minute: u32,
+
+    /// How long interests are tried before random pairing, in milliseconds.
+    #[arg(long, env = "DUET_MATCH_INTEREST_WAIT_MS", default_value_t = 10_000)]
+    pub(crate) match_interest_wait_ms: u64,
+
+    /// How long a dropped guest's chat is held, in milliseconds (0 turns resuming off).
+    #[arg(long, env = "DUET_RESUME_GRACE_MS", default_value_t = 15_000)]
+    pub(crate) resume_grace_ms: u64,
+
+    /// Largest file in one `chat:message`, in bytes.
+    #[arg(long, env = "DUET_MAX_FILE_BYTES", default_value_t = 1_048_576)]
+    pub(crate) max_file_bytes: u64,
+
+    /// Engine.IO ping interval in milliseconds.
+    #[arg(long, env = "DUET_PING_INTERVAL_MS", default_value_t = 25_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) ping_interval_ms: u64,
+
+    /// Engine.IO ping timeout in milliseconds.
+    #[arg(long, env = "DUET_PING_TIMEOUT_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) ping_timeout_ms: u64,
+
+    /// Comma-separated TURN URLs handed to clients.
+    #[arg(long, env = "DUET_TURN_URLS")]
+    pub(crate) turn_urls: Option<String>,
+
+    /// TURN REST API shared secret (coturn `static-auth-secret`).
+    #[arg(long, env = "DUET_TURN_SECRET", hide_env_values = true)]
+    pub(crate) turn_secret: Option<String>,
+
+    /// Comma-separated STUN URLs handed to clients.
+    #[arg(long, env = "DUET_STUN_URLS")]
+    pub(crate) stun_urls: Option<String>,
+
+    /// This node's name in the cluster (random when unset).
+    #[arg(long, env = "DUET_NODE_ID")]
+    pub(crate) node_id: Option<String>,
+
+    /// Log format.
+    #[arg(long, env = "DUET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub(crate) log_format: LogFormat,
+
+    /// Take client IPs from `X-Forwarded-For` (only behind a proxy you trust).
+    #[arg(long, env = "DUET_TRUST_PROXY", default_value_t = false)]
+    pub(crate) trust_proxy: bool,
+
+    /// How long a graceful shutdown may take before the process exits anyway, in milliseconds.
+    #[arg(long, env = "DUET_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000)]
+    pub(crate) shutdown_timeout_ms: u64,
+}
+
+/// `DUET_ENV`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Environment {
+    /// Lenient: a random JWT secret is generated when none is given.
+    Development,
+    /// Strict: a JWT secret of at least 32 bytes is required.
+    Production,
+}
+
+/// `DUET_LOG_FORMAT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Treats an empty variable (`DUET_REDIS_URL=`) as unset.
+pub(crate) fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+impl Config {
+    pub(crate) fn session_ttl(&self) -> Duration {
+        Duration::from_secs(self.session_ttl_seconds)
+    }
+
+    /// The signing secret, or why the server must not start.
+    pub(crate) fn jwt_secret(&self) -> Result<Vec<u8>, String> {
+        match (non_empty(&self.jwt_secret), self.environment) {
+            (Some(secret), _) if secret.len() < duet_auth::MIN_SECRET_BYTES => Err(format!(
+                "DUET_JWT_SECRET must be at least {} bytes (got {})",
+                duet_auth::MIN_SECRET_BYTES,
+                secret.len()
+            )),
+            (Some(secret), _) => Ok(secret.as_bytes().to_vec()),
+            (None, Environment::Production) => {
+                Err("DUET_ENV=production requires DUET_JWT_SECRET (at least 32 bytes)".to_owned())
+            }
+            (None, Environment::Development) => {
+                tracing::warn!(
+                    "DUET_JWT_SECRET is not set: using a random secret for this process; tokens will not survive a restart or work on other nodes"
+                );
+                Ok(duet_auth::TokenService::random_secret())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        let mut all = vec!["duet-server"];
+        all.extend_from_slice(args);
+        Config::try_parse_from(all).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn production_needs_a_strong_secret() {
+        let missing = parse(&["--env", "production"]);
+        assert!(missing.jwt_secret().is_err());
+        let short = parse(&["--env", "production", "--jwt-secret", "short"]);
+        assert!(
+            short
+                .jwt_secret()
+                .is_err_and(|e| e.contains("at least 32 bytes"))
+        );
+        let good = parse(&["--env", "production", "--jwt-secret", &"x".repeat(32)]);
+        assert_eq!(good.jwt_secret().map(|s| s.len()), Ok(32));
+        assert_eq!(parse(&[]).jwt_secret().map(|s| s.len()), Ok(64));
+    }
+
+    #[test]
+    fn defaults_match_the_protocol() {
+        let config = parse(&[]);
+        assert_eq!((config.host.as_str(), config.port), ("0.0.0.0", 3000));
+        assert_eq!(config.session_ttl_seconds, 7200);
+        assert_eq!(
+            (config.rate_limit_max, config.rate_limit_window_ms),
+            (100, 60_000)
+        );
+        assert_eq!(config.session_rate_limit_per_minute, 30);
+        assert_eq!(config.match_interest_wait_ms, 10_000);
+        assert_eq!(config.resume_grace_ms, 15_000);
+        assert_eq!(config.max_file_bytes, 1_048_576);
+        assert_eq!(
+            (config.ping_interval_ms, config.ping_timeout_ms),
+            (25_000, 60_000)
+        );
+        assert_eq!(config.cors_origins, "http://localhost:3000");
+        assert_eq!(config.log_format, LogFormat::Pretty);
+        assert_eq!(non_empty(&Some("  ".into())), None);
+    }
+}

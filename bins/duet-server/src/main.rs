@@ -1,0 +1,177 @@
+//! `duet-server`: the reference Duet server. See `--help` for every setting.
+
+mod config;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use duet_auth::TokenService;
+use duet_presence_store::{MemoryStore, NodeId, PresenceStore};
+use duet_transport::{AdapterKind, OriginPatterns, Readiness, Services, Settings};
+use tokio::net::TcpListener;
+
+use crate::config::{Config, LogFormat, non_empty};
+
+/// How long start-up waits for Redis before falling back to memory.
+#[cfg(feature = "redis")]
+const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    init_tracing(config.log_format);
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(reason) => {
+            tracing::error!("{reason}");
+            eprintln!("duet-server: {reason}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(colours);
+    match format {
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn run(config: Config) -> Result<(), String> {
+    let secret = config.jwt_secret()?;
+    let tokens = TokenService::new(&secret).map_err(|e| e.to_string())?;
+    let node_id = match non_empty(&config.node_id) {
+        Some(name) => NodeId::new(name).ok_or_else(|| {
+            format!("DUET_NODE_ID {name:?} must be non-empty without spaces or '|'")
+        })?,
+        None => NodeId::random(),
+    };
+    let (store, readiness) = choose_store(&config).await;
+    let settings = Settings {
+        session_ttl: config.session_ttl(),
+        sessions_per_minute: config.session_rate_limit_per_minute,
+        trust_forwarded_for: config.trust_proxy,
+        ..Settings::default()
+    };
+    let services = Arc::new(
+        Services::new(tokens, store, settings)
+            .with_readiness(readiness)
+            .with_node_id(node_id.clone()),
+    );
+    let cors = OriginPatterns::parse(&config.cors_origins);
+    let app = duet_transport::http::router(Arc::clone(&services)).layer(cors.layer());
+
+    let address = format!("{}:{}", config.host, config.port);
+    let listener = TcpListener::bind(&address)
+        .await
+        .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let maintenance = services.spawn_maintenance();
+    tracing::info!(address = %local, node_id = %node_id, store = services.store.kind().as_str(), "duet-server listening");
+
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await;
+    maintenance.abort();
+    // Leave the cluster at once instead of waiting for the heartbeat to expire.
+    let shutdown = Duration::from_millis(config.shutdown_timeout_ms);
+    match tokio::time::timeout(shutdown, services.store.remove_node(&node_id)).await {
+        Ok(Ok(_)) => tracing::info!("node removed from presence"),
+        Ok(Err(error)) => tracing::warn!(%error, "could not remove this node from presence"),
+        Err(_) => tracing::warn!("removing this node from presence timed out"),
+    }
+    served.map_err(|e| format!("server failed: {e}"))
+}
+
+/// Redis when configured and reachable; otherwise memory, loudly, with `/ready` degraded.
+async fn choose_store(config: &Config) -> (Arc<dyn PresenceStore>, Readiness) {
+    let memory = || Arc::new(MemoryStore::new()) as Arc<dyn PresenceStore>;
+    let Some(url) = non_empty(&config.redis_url) else {
+        tracing::info!("DUET_REDIS_URL is not set: single node, everything in memory");
+        return (memory(), Readiness::default());
+    };
+    #[cfg(feature = "redis")]
+    {
+        use duet_presence_store::{RedisStore, RedisStoreConfig};
+        match connect_redis(url).await {
+            Ok(client) => {
+                let store_config =
+                    RedisStoreConfig::default().with_key_prefix(config.redis_key_prefix.clone());
+                tracing::info!("presence on Redis");
+                let readiness = Readiness {
+                    adapter: AdapterKind::Local,
+                    redis_fallback: false,
+                };
+                return (Arc::new(RedisStore::new(client, store_config)), readiness);
+            }
+            Err(reason) => tracing::error!(
+                %reason,
+                "DUET_REDIS_URL is set but Redis is unreachable: RUNNING ON MEMORY ALONE; this node does not share state with any other and /ready reports degraded"
+            ),
+        }
+    }
+    #[cfg(not(feature = "redis"))]
+    tracing::error!(
+        url_set = !url.is_empty(),
+        "DUET_REDIS_URL is set but this build has no Redis support: RUNNING ON MEMORY ALONE"
+    );
+    let readiness = Readiness {
+        adapter: AdapterKind::Local,
+        redis_fallback: true,
+    };
+    (memory(), readiness)
+}
+
+#[cfg(feature = "redis")]
+async fn connect_redis(url: &str) -> Result<duet_presence_store::fred::prelude::Client, String> {
+    let client = duet_presence_store::client_from_url(url).map_err(|e| e.to_string())?;
+    let init = async {
+        use duet_presence_store::fred::prelude::ClientLike;
+        client.init().await.map(drop).map_err(|e| e.to_string())
+    };
+    match tokio::time::timeout(REDIS_CONNECT_TIMEOUT, init).await {
+        Ok(Ok(())) => Ok(client),
+        Ok(Err(reason)) => Err(reason),
+        Err(_) => {
+            // Stop the client's reconnect loop: this process will not use it.
+            use duet_presence_store::fred::prelude::ClientLike;
+            let _ = client.quit().await;
+            Err(format!("no answer within {REDIS_CONNECT_TIMEOUT:?}"))
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT: shutting down"),
+        () = terminate => tracing::info!("SIGTERM: shutting down"),
+    }
+}

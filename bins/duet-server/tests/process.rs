@@ -1,0 +1,229 @@
+//! `duet-server` as operators run it: a real process configured by `DUET_*` variables, talked to
+//! over real sockets.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use duet_test_support::{HttpAnswer, http_request, redis_url_or_skip, unique_prefix};
+use serde_json::Value;
+
+const SECRET: &str = "process-test-secret-process-test-secret";
+
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Server {
+    fn start(vars: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_duet-server"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DUET_HOST", "127.0.0.1")
+            .env("DUET_PORT", "0")
+            .env("DUET_LOG_FORMAT", "json")
+            .envs(vars.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn duet-server: {e}"));
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+        let (found, address) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                if let Some(addr) = entry["fields"]["address"].as_str() {
+                    let _ = found.send(addr.to_owned());
+                }
+            }
+        });
+        let address = address
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("duet-server did not log its address"));
+        Self { child, address }
+    }
+
+    fn get(&self, path: &str) -> HttpAnswer {
+        self.call("GET", path, &[], None)
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> HttpAnswer {
+        http_request(&self.address, method, path, headers, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    fn json(answer: &HttpAnswer) -> Value {
+        serde_json::from_str(&answer.body).unwrap_or(Value::Null)
+    }
+
+    fn terminate(&mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        for _ in 0..100 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn refuses_to_start(vars: &[(&str, &str)]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_duet-server"))
+        .env_clear()
+        .env("DUET_HOST", "127.0.0.1")
+        .env("DUET_PORT", "0")
+        .envs(vars.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("spawn: {e}"));
+    assert!(!output.status.success(), "it started: {output:?}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn production_refuses_to_start_without_a_strong_secret() {
+    let missing = refuses_to_start(&[("DUET_ENV", "production")]);
+    assert!(missing.contains("DUET_JWT_SECRET"), "{missing}");
+    let short = refuses_to_start(&[("DUET_ENV", "production"), ("DUET_JWT_SECRET", "too-short")]);
+    assert!(short.contains("at least 32 bytes"), "{short}");
+    let last_line = short.lines().last().unwrap_or_default();
+    assert!(last_line.starts_with("duet-server: "), "{short}");
+}
+
+#[test]
+fn serves_the_http_api_on_memory_and_stops_on_sigterm() {
+    let mut server = Server::start(&[("DUET_ENV", "production"), ("DUET_JWT_SECRET", SECRET)]);
+    let created = server.call(
+        "POST",
+        "/api/guest/session",
+        &[("Content-Type", "application/json")],
+        Some(r#"{"username":"Ada"}"#),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let token = Server::json(&created)["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let auth = format!("Bearer {token}");
+    let me = server.call("GET", "/api/guest/me", &[("Authorization", &auth)], None);
+    assert_eq!(Server::json(&me)["guest"]["username"], "Ada");
+    let ready = server.get("/ready");
+    assert_eq!(ready.status, 200);
+    assert_eq!(
+        Server::json(&ready),
+        serde_json::json!({"status": "ready", "store": "memory", "adapter": "local"})
+    );
+    let stats = Server::json(&server.get("/api/stats"));
+    assert_eq!(stats["totalUsers"], 1);
+    assert_eq!(stats["nodes"], 1);
+    assert_eq!(server.terminate(), Some(0));
+}
+
+#[test]
+fn cors_answers_allowed_origins_only() {
+    let server = Server::start(&[(
+        "DUET_CORS_ORIGINS",
+        "http://localhost:3000,https://*.vercel.app",
+    )]);
+    let preflight = |origin: &str| {
+        server.call(
+            "OPTIONS",
+            "/api/guest/session",
+            &[
+                ("Origin", origin),
+                ("Access-Control-Request-Method", "POST"),
+                ("Access-Control-Request-Headers", "content-type"),
+            ],
+            None,
+        )
+    };
+    let allowed = preflight("https://duet-git-main.vercel.app");
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("https://duet-git-main.vercel.app")
+    );
+    assert_eq!(
+        allowed.header("access-control-allow-credentials"),
+        Some("true")
+    );
+    let refused = preflight("https://evil.example");
+    assert_eq!(refused.header("access-control-allow-origin"), None);
+}
+
+#[test]
+fn unreachable_redis_means_memory_and_degraded_readiness() {
+    // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+    let server = Server::start(&[("DUET_REDIS_URL", "redis://127.0.0.1:1")]);
+    let ready = server.get("/ready");
+    assert_eq!(ready.status, 503);
+    assert_eq!(
+        Server::json(&ready),
+        serde_json::json!({"status": "degraded", "store": "memory", "adapter": "local"})
+    );
+    let created = server.call("POST", "/api/guest/session", &[], None);
+    assert_eq!(created.status, 201, "the node still serves from memory");
+}
+
+#[test]
+fn two_nodes_on_one_redis_share_sessions_and_counts() {
+    let Some(url) = redis_url_or_skip("process_two_nodes_on_one_redis") else {
+        return;
+    };
+    let prefix = unique_prefix("process");
+    let vars = [
+        ("DUET_REDIS_URL", url.as_str()),
+        ("DUET_REDIS_KEY_PREFIX", prefix.as_str()),
+        ("DUET_JWT_SECRET", SECRET),
+    ];
+    let a = Server::start(&vars);
+    let b = Server::start(&vars);
+    let ready = a.get("/ready");
+    assert_eq!(Server::json(&ready)["store"], "redis");
+    let created = a.call("POST", "/api/guest/session", &[], None);
+    let token = Server::json(&created)["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let auth = format!("Bearer {token}");
+    let me = b.call("GET", "/api/guest/me", &[("Authorization", &auth)], None);
+    assert_eq!(me.status, 200, "node B knows node A's session: {}", me.body);
+    // Both nodes heartbeat at start; the stats see both.
+    let mut nodes = Value::Null;
+    for _ in 0..50 {
+        nodes = Server::json(&b.get("/api/stats"))["nodes"].clone();
+        if nodes == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(nodes, 2);
+    let deleted = b.call(
+        "DELETE",
+        "/api/guest/session",
+        &[("Authorization", &auth)],
+        None,
+    );
+    assert_eq!(deleted.status, 204);
+    let gone = a.call("GET", "/api/guest/me", &[("Authorization", &auth)], None);
+    assert_eq!(Server::json(&gone)["error"]["code"], "SESSION_NOT_FOUND");
+}

@@ -1,0 +1,46 @@
+//! Prometheus metrics. Every name Duet records starts with `duet_`; `docs/operations.md` lists
+//! them.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// Guest sessions created (`POST /api/guest/session` answered 201).
+pub const SESSIONS_CREATED: &str = "duet_guest_sessions_created_total";
+/// Guest sessions refreshed.
+pub const SESSIONS_REFRESHED: &str = "duet_guest_sessions_refreshed_total";
+/// Guest sessions deleted by their guest.
+pub const SESSIONS_DELETED: &str = "duet_guest_sessions_deleted_total";
+/// Session creations refused by the per-IP budget.
+pub const SESSION_RATE_LIMITED: &str = "duet_session_rate_limited_total";
+/// HTTP requests refused by authentication, labelled by `code`.
+pub const HTTP_AUTH_FAILURES: &str = "duet_http_auth_failures_total";
+/// Live guest sessions in the cluster (set when `/metrics` or `/api/stats` is read).
+pub const SESSIONS_LIVE: &str = "duet_sessions_live";
+/// Guests online in the cluster.
+pub const GUESTS_ONLINE: &str = "duet_guests_online";
+/// Chats in progress in the cluster.
+pub const ROOMS_ACTIVE: &str = "duet_rooms_active";
+/// Live nodes in the cluster.
+pub const NODES_LIVE: &str = "duet_nodes_live";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process-wide Prometheus handle, installing the recorder on first use.
+///
+/// If the embedding application already installed another global recorder, Duet's metrics go to
+/// that one and this handle renders only what it can see (nothing), without failing.
+pub fn prometheus_handle() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!(
+                    "a metrics recorder was already installed; /metrics shows only its own"
+                );
+            }
+            handle
+        })
+        .clone()
+}
