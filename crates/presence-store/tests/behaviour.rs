@@ -1,6 +1,6 @@
 //! One behaviour suite for every presence-store backend.
 //!
-//! Each scenario below is an `async fn(Fixture)`; the `behaviour!` macro runs it once against
+//! Each scenario below is an `async fn(Fixture)`; `backend_suite!` runs it once against
 //! `MemoryStore` (module `memory`) and once against `RedisStore` on a real Redis server (module
 //! `redis`), so the CI log shows the same test names passing for both. Time is a `ManualClock`
 //! shared by the store and the test: expiry is exercised by moving it, never by sleeping.
@@ -319,7 +319,7 @@ async fn stats_count_sessions_guests_rooms_sockets_and_nodes(f: Fixture) {
     ok!(f.store.ping());
 }
 
-fn memory_fixture() -> Fixture {
+async fn memory_fixture() -> Fixture {
     let clock = ManualClock::new();
     let store =
         duet_presence_store::MemoryStore::with_config(Default::default(), Arc::new(clock.clone()));
@@ -346,33 +346,10 @@ async fn redis_fixture(test: &str) -> Option<Fixture> {
     })
 }
 
-macro_rules! behaviour {
-    ($($scenario:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(super::memory_fixture()).await;
-                }
-            )*
-        }
-
-        #[cfg(feature = "redis")]
-        mod redis {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    let name = concat!("presence_redis_", stringify!($scenario));
-                    if let Some(fixture) = super::redis_fixture(name).await {
-                        super::$scenario(fixture).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-behaviour!(
+duet_test_support::backend_suite!(
+    memory: memory_fixture,
+    redis: redis_fixture,
+    scenarios: [
     sessions_can_be_created_read_and_revoked,
     sessions_expire_at_their_expiry,
     extending_a_session_moves_its_expiry_and_never_shortens_it,
@@ -385,12 +362,13 @@ behaviour!(
     ending_a_pair_happens_once_and_remembers_partners,
     last_partners_are_forgotten_after_a_while,
     stats_count_sessions_guests_rooms_sockets_and_nodes,
+    ]
 );
 
 /// The memory backend's background sweep, driven by Tokio's paused clock.
 #[tokio::test(start_paused = true)]
 async fn memory_sweeper_removes_expired_sessions_in_the_background() {
-    let f = memory_fixture();
+    let f = memory_fixture().await;
     let memory = duet_presence_store::MemoryStore::with_config(
         Default::default(),
         Arc::new(f.clock.clone()),

@@ -134,3 +134,36 @@ fn dechunk(mut rest: &str) -> String {
     }
     body
 }
+
+/// Runs each scenario once per backend: in a module `memory`, and in a module `redis` (only with
+/// the caller's `redis` feature) where the Redis fixture may return `None` to skip.
+///
+/// The scenarios are `async fn(Fixture)`; `memory` names an `async fn() -> Fixture`, `redis` an
+/// `async fn(&str) -> Option<Fixture>` taking a unique test name. The CI log then shows the same
+/// test names under `memory::` and `redis::`.
+#[macro_export]
+macro_rules! backend_suite {
+    (memory: $memory:ident, redis: $redis:ident, scenarios: [$($scenario:ident),* $(,)?]) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario(super::$memory().await).await;
+                }
+            )*
+        }
+
+        #[cfg(feature = "redis")]
+        mod redis {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let name = concat!(module_path!(), "::", stringify!($scenario));
+                    if let Some(fixture) = super::$redis(name).await {
+                        super::$scenario(fixture).await;
+                    }
+                }
+            )*
+        }
+    };
+}

@@ -465,7 +465,7 @@ async fn unknown_routes_and_methods_use_the_error_body(api: Api) {
     assert_eq!(wrong.code(), "METHOD_NOT_ALLOWED");
 }
 
-fn memory_api() -> Api {
+async fn memory_api() -> Api {
     let clock = ManualClock::new();
     let store = MemoryStore::with_config(Default::default(), Arc::new(clock.clone()));
     Api::new(Arc::new(store), clock, Settings::default())
@@ -485,33 +485,10 @@ async fn redis_api(test: &str) -> Option<Api> {
     Some(Api::new(Arc::new(store), clock, Settings::default()))
 }
 
-macro_rules! http_suite {
-    ($($scenario:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(super::memory_api()).await;
-                }
-            )*
-        }
-
-        #[cfg(feature = "redis")]
-        mod redis {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    let name = concat!("http_redis_", stringify!($scenario));
-                    if let Some(api) = super::redis_api(name).await {
-                        super::$scenario(api).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-http_suite!(
+duet_test_support::backend_suite!(
+    memory: memory_api,
+    redis: redis_api,
+    scenarios: [
     creating_a_session_returns_token_and_guest,
     a_username_is_picked_when_none_is_given,
     bad_usernames_and_payloads_are_refused,
@@ -523,4 +500,5 @@ http_suite!(
     session_creation_is_limited_per_ip,
     stats_health_ready_and_metrics_answer,
     unknown_routes_and_methods_use_the_error_body,
+    ]
 );
