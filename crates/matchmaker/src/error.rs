@@ -1,0 +1,19 @@
+//! The match queue's error type.
+
+/// A match queue operation failed. Clients only ever see the code `INTERNAL`.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The backend (Redis) failed or could not be reached.
+    #[error("the match queue backend is unavailable")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// The backend returned data this version cannot read.
+    #[error("the match queue returned unreadable data: {0}")]
+    Corrupt(String),
+}
+
+impl QueueError {
+    /// The wire code for any queue failure: `INTERNAL`.
+    pub const fn code(&self) -> &'static str {
+        "INTERNAL"
+    }
+}
