@@ -391,6 +391,13 @@ local limit = tonumber(ARGV[5])
 local out = {}
 local handled = 0
 local due = redis.call('ZRANGEBYSCORE', P .. 'due', '-inf', NOW, 'LIMIT', 0, limit)
+-- Waits that end at the same millisecond are handled in wait order, as sorted-set ties would
+-- otherwise go by member name.
+local order = {}
+for _, g in ipairs(due) do
+  order[g] = tonumber(redis.call('HGET', P .. 't:' .. g, 'seq')) or 0
+end
+table.sort(due, function(a, b) return order[a] < order[b] end)
 for _, g in ipairs(due) do
   handled = handled + 1
   redis.call('ZREM', P .. 'due', g)

@@ -379,12 +379,12 @@ impl Waitlist {
                 waiting_since: me.waiting_since,
             },
         };
-        let common_interests = me.interests.common_with(&other.interests);
         let (initiator, responder) = if partner.seq < my_seq {
             (other, me)
         } else {
             (me, other)
         };
+        let common_interests = initiator.interests.common_with(&responder.interests);
         Pairing {
             initiator,
             responder,
@@ -436,5 +436,51 @@ impl Waitlist {
             + self.random_settled.entries.len()
             + self.due.len()
             + self.expiry.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticket(interests: &[&str]) -> Ticket {
+        Ticket::new(GuestId::random(), Interests::parse(interests).unwrap_or_default())
+    }
+
+    #[test]
+    fn tombstones_are_compacted_so_memory_stays_bounded() {
+        let mut waitlist = Waitlist::new(&MatchConfig::default());
+        let now = Timestamp::from_unix_millis(0);
+        for j in 0..1000 {
+            let solo = format!("solo-{j}");
+            waitlist.enqueue(ticket(&[solo.as_str()]), now);
+        }
+        let settled_footprint = waitlist.footprint();
+        // A long stream of guests that wait and are paired a moment later, leaving tombstones.
+        let topics: Vec<String> = (0..50).map(|i| format!("topic-{i}")).collect();
+        for i in 0..200_000 {
+            let t = topics[i % 50].as_str();
+            assert_eq!(waitlist.enqueue(ticket(&[t]), now), Enqueued::Waiting);
+            let outcome = waitlist.enqueue(ticket(&[t, "other"]), now);
+            assert!(matches!(outcome, Enqueued::Paired(_)), "step {i}: {outcome:?}");
+        }
+        assert_eq!(waitlist.len(), 1000);
+        assert!(
+            waitlist.footprint() <= settled_footprint * 3,
+            "{} entries for {} waiting",
+            waitlist.footprint(),
+            waitlist.len()
+        );
+    }
+
+    #[test]
+    fn cancelled_guests_never_pair() {
+        let mut waitlist = Waitlist::new(&MatchConfig::default());
+        let now = Timestamp::from_unix_millis(0);
+        let a = ticket(&[]);
+        waitlist.enqueue(a.clone(), now);
+        assert!(waitlist.cancel(&a.guest));
+        assert_eq!(waitlist.enqueue(ticket(&[]), now), Enqueued::Waiting);
+        assert_eq!(waitlist.len(), 1);
     }
 }
