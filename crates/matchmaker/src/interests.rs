@@ -1,5 +1,7 @@
 //! Interests: what two guests can be paired on.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// The most interests one guest may give.
@@ -10,17 +12,21 @@ pub const MAX_INTEREST_CHARS: usize = 32;
 /// A guest's interests in normal form: trimmed, lower-cased, de-duplicated, in the order first
 /// given. At most [`MAX_INTERESTS`], each 1 to [`MAX_INTEREST_CHARS`] characters.
 ///
+/// Each interest is an `Arc<str>`, so the common interests of a pair share the guests' strings
+/// instead of copying them.
+///
 /// ```
 /// use duet_matchmaker::Interests;
 ///
 /// let interests = Interests::parse([" Rust ", "music", "RUST"])?;
-/// assert_eq!(interests.as_slice(), ["rust", "music"]);
+/// let normal: Vec<&str> = interests.as_slice().iter().map(|i| &**i).collect();
+/// assert_eq!(normal, ["rust", "music"]);
 /// assert!(Interests::parse(["  "]).is_err());
 /// # Ok::<(), duet_matchmaker::InterestsError>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Interests(Vec<String>);
+pub struct Interests(Vec<Arc<str>>);
 
 /// Why a list of interests was refused; its wire code is `INVALID_PAYLOAD`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,7 +64,7 @@ impl Interests {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut normal: Vec<String> = Vec::new();
+        let mut normal: Vec<Arc<str>> = Vec::new();
         for (count, interest) in raw.into_iter().enumerate() {
             if count >= MAX_INTERESTS {
                 return Err(InterestsError::TooMany);
@@ -74,15 +80,15 @@ impl Interests {
                 return Err(InterestsError::ControlCharacter);
             }
             let lower = trimmed.to_lowercase();
-            if !normal.contains(&lower) {
-                normal.push(lower);
+            if !normal.iter().any(|seen| **seen == *lower) {
+                normal.push(lower.into());
             }
         }
         Ok(Self(normal))
     }
 
     /// The interests, in normal form.
-    pub fn as_slice(&self) -> &[String] {
+    pub fn as_slice(&self) -> &[Arc<str>] {
         &self.0
     }
 
@@ -92,7 +98,7 @@ impl Interests {
     }
 
     /// The interests both have, in `self`'s order.
-    pub fn common_with(&self, other: &Interests) -> Vec<String> {
+    pub fn common_with(&self, other: &Interests) -> Vec<Arc<str>> {
         self.0
             .iter()
             .filter(|interest| other.0.contains(interest))
@@ -107,24 +113,36 @@ mod tests {
 
     #[test]
     fn normal_form_is_trimmed_lowercased_and_deduplicated() {
-        let parsed = Interests::parse(["Über", " über ", "Jazz"]).map(|i| i.0);
-        assert_eq!(parsed, Ok(vec!["über".to_owned(), "jazz".to_owned()]));
+        let parsed = Interests::parse(["Über", " über ", "Jazz"]);
+        let expected: Vec<Arc<str>> = vec!["über".into(), "jazz".into()];
+        assert_eq!(parsed.map(|i| i.0), Ok(expected));
     }
 
     #[test]
     fn limits_are_enforced() {
-        assert_eq!(Interests::parse(vec!["a"; 11]), Err(InterestsError::TooMany));
+        assert_eq!(
+            Interests::parse(vec!["a"; 11]),
+            Err(InterestsError::TooMany)
+        );
         assert!(Interests::parse(vec!["a"; 10]).is_ok());
-        assert_eq!(Interests::parse(["x".repeat(33)]), Err(InterestsError::TooLong));
+        assert_eq!(
+            Interests::parse(["x".repeat(33)]),
+            Err(InterestsError::TooLong)
+        );
         assert!(Interests::parse(["é".repeat(32)]).is_ok());
         assert_eq!(Interests::parse([""]), Err(InterestsError::Empty));
-        assert_eq!(Interests::parse(["a\tb"]), Err(InterestsError::ControlCharacter));
+        assert_eq!(
+            Interests::parse(["a\tb"]),
+            Err(InterestsError::ControlCharacter)
+        );
     }
 
     #[test]
     fn common_interests_keep_the_first_guests_order() {
         let a = Interests::parse(["x", "y", "z"]).unwrap_or_default();
         let b = Interests::parse(["z", "x"]).unwrap_or_default();
-        assert_eq!(a.common_with(&b), vec!["x", "z"]);
+        let common = a.common_with(&b);
+        let common: Vec<&str> = common.iter().map(|c| &**c).collect();
+        assert_eq!(common, ["x", "z"]);
     }
 }

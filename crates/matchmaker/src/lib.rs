@@ -30,7 +30,7 @@
 //! let Enqueued::Paired(pair) = queue.enqueue(Ticket::new(bob, Interests::parse(["rust"])?)).await?
 //! else { panic!("bob shares an interest with ada") };
 //! assert_eq!(pair.initiator.guest, ada); // ada waited longer
-//! assert_eq!(pair.common_interests, ["rust"]);
+//! assert_eq!(pair.common_interests, [std::sync::Arc::from("rust")]);
 //! assert_eq!(queue.waiting_count().await?, 0);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();

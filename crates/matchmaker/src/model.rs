@@ -55,8 +55,9 @@ pub struct Pairing {
     pub initiator: Waiter,
     /// The other guest.
     pub responder: Waiter,
-    /// The interests they share, in normal form (empty for a random pairing).
-    pub common_interests: Vec<String>,
+    /// The interests they share, in normal form and the initiator's order (empty for a random
+    /// pairing).
+    pub common_interests: Vec<std::sync::Arc<str>>,
 }
 
 /// What [`MatchQueue::enqueue`](crate::MatchQueue::enqueue) did.

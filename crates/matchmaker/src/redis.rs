@@ -173,7 +173,12 @@ impl MatchQueue for RedisQueue {
     async fn enqueue(&self, ticket: Ticket) -> Result<Enqueued, QueueError> {
         let mut args = self.common_args(self.clock.now());
         args.push(ticket.guest.to_string());
-        args.push(ticket.last_partner.map(|g| g.to_string()).unwrap_or_default());
+        args.push(
+            ticket
+                .last_partner
+                .map(|g| g.to_string())
+                .unwrap_or_default(),
+        );
         args.push(interests_json(&ticket.interests)?);
         let reply = self.run(&self.scripts.enqueue, args).await?;
         match reply.first().map(String::as_str) {

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use duet_auth::{GuestId, ManualClock};
-use duet_matchmaker::{
-    Enqueued, Interests, MatchConfig, MatchQueue, MemoryQueue, Pairing, Ticket,
-};
+use duet_matchmaker::{Enqueued, Interests, MatchConfig, MatchQueue, MemoryQueue, Pairing, Ticket};
 
 const WAIT: Duration = Duration::from_secs(10);
 const TTL: Duration = Duration::from_secs(120);
@@ -19,7 +17,9 @@ struct Fixture {
 }
 
 fn config() -> MatchConfig {
-    MatchConfig::default().with_interest_wait(WAIT).with_ticket_ttl(TTL)
+    MatchConfig::default()
+        .with_interest_wait(WAIT)
+        .with_ticket_ttl(TTL)
 }
 
 async fn memory_fixture() -> Fixture {
@@ -47,6 +47,10 @@ async fn redis_fixture(test: &str) -> Option<Fixture> {
     })
 }
 
+fn names(interests: &[std::sync::Arc<str>]) -> Vec<&str> {
+    interests.iter().map(|i| &**i).collect()
+}
+
 fn interests(list: &[&str]) -> Interests {
     Interests::parse(list).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -56,7 +60,12 @@ impl Fixture {
         self.enqueue_after(guest, list, None).await
     }
 
-    async fn enqueue_after(&self, guest: GuestId, list: &[&str], last: Option<GuestId>) -> Enqueued {
+    async fn enqueue_after(
+        &self,
+        guest: GuestId,
+        list: &[&str],
+        last: Option<GuestId>,
+    ) -> Enqueued {
         let ticket = Ticket::new(guest, interests(list)).with_last_partner(last);
         self.queue
             .enqueue(ticket)
@@ -101,7 +110,7 @@ async fn guests_sharing_an_interest_pair_at_once(f: Fixture) {
     f.waits(b, &["jazz"]).await;
     let pair = f.pairs(c, &["chess", "RUST"]).await;
     assert_eq!((pair.initiator.guest, pair.responder.guest), (a, c));
-    assert_eq!(pair.common_interests, vec!["rust"]);
+    assert_eq!(names(&pair.common_interests), ["rust"]);
     assert_eq!(pair.initiator.interests, interests(&["rust", "music"]));
     assert_eq!(f.count().await, 1);
     assert!(f.is_waiting(b).await && !f.is_waiting(a).await);
@@ -114,7 +123,10 @@ async fn guests_without_interests_pair_with_each_other_at_once(f: Fixture) {
     let pair = f.pairs(c, &[]).await;
     assert_eq!((pair.initiator.guest, pair.responder.guest), (b, c));
     assert!(pair.common_interests.is_empty());
-    assert!(f.is_waiting(a).await, "a guest with interests is not eligible before its wait");
+    assert!(
+        f.is_waiting(a).await,
+        "a guest with interests is not eligible before its wait"
+    );
 }
 
 async fn a_guest_with_interests_is_paired_at_random_after_the_wait(f: Fixture) {
@@ -123,7 +135,10 @@ async fn a_guest_with_interests_is_paired_at_random_after_the_wait(f: Fixture) {
     f.clock.advance(Duration::from_secs(3));
     f.waits(b, &[]).await;
     f.clock.advance(WAIT - Duration::from_millis(3001));
-    assert!(f.due().await.pairings.is_empty(), "the wait is not over yet");
+    assert!(
+        f.due().await.pairings.is_empty(),
+        "the wait is not over yet"
+    );
     f.clock.advance(Duration::from_millis(1));
     let work = f.due().await;
     assert_eq!(work.pairings.len(), 1);
@@ -153,7 +168,7 @@ async fn the_longest_waiting_candidate_is_served_first(f: Fixture) {
     // c shares x with a and y with b: a waited longest.
     let pair = f.pairs(c, &["y", "x"]).await;
     assert_eq!((pair.initiator.guest, pair.responder.guest), (a, c));
-    assert_eq!(pair.common_interests, vec!["x"]);
+    assert_eq!(names(&pair.common_interests), ["x"]);
     let pair = f.pairs(d, &["y"]).await;
     assert_eq!((pair.initiator.guest, pair.responder.guest), (b, d));
 }
@@ -179,7 +194,11 @@ async fn asking_again_while_waiting_keeps_the_place(f: Fixture) {
     assert_eq!(f.count().await, 2);
     f.clock.advance(Duration::from_secs(4));
     let work = f.due().await;
-    assert_eq!(work.pairings.len(), 1, "a's wait started at its first request");
+    assert_eq!(
+        work.pairings.len(),
+        1,
+        "a's wait started at its first request"
+    );
     assert_eq!(work.pairings[0].initiator.interests, interests(&["rust"]));
 }
 
@@ -206,16 +225,25 @@ async fn recent_partners_wait_for_someone_else(f: Fixture) {
 
 async fn recent_partners_rematch_when_nobody_else_came(f: Fixture) {
     let [a, b] = guests();
-    assert_eq!(f.enqueue_after(a, &["rust"], Some(b)).await, Enqueued::Waiting);
+    assert_eq!(
+        f.enqueue_after(a, &["rust"], Some(b)).await,
+        Enqueued::Waiting
+    );
     f.clock.advance(Duration::from_secs(4));
-    assert_eq!(f.enqueue_after(b, &["rust"], Some(a)).await, Enqueued::Waiting);
+    assert_eq!(
+        f.enqueue_after(b, &["rust"], Some(a)).await,
+        Enqueued::Waiting
+    );
     f.clock.advance(Duration::from_secs(6));
-    assert!(f.due().await.pairings.is_empty(), "b has not waited the interest wait");
+    assert!(
+        f.due().await.pairings.is_empty(),
+        "b has not waited the interest wait"
+    );
     f.clock.advance(Duration::from_secs(4));
     let work = f.due().await;
     assert_eq!(work.pairings.len(), 1);
     assert_eq!(work.pairings[0].initiator.guest, a);
-    assert_eq!(work.pairings[0].common_interests, vec!["rust"]);
+    assert_eq!(names(&work.pairings[0].common_interests), ["rust"]);
 }
 
 async fn unrefreshed_tickets_expire(f: Fixture) {
@@ -228,9 +256,15 @@ async fn unrefreshed_tickets_expire(f: Fixture) {
     let [c, d] = guests();
     f.waits(c, &[]).await;
     f.clock.advance(Duration::from_secs(60));
-    f.queue.refresh(&[c]).await.unwrap_or_else(|e| panic!("{e}"));
+    f.queue
+        .refresh(&[c])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(f.enqueue_after(d, &[], Some(c)).await, Enqueued::Waiting);
-    f.queue.refresh(&[d]).await.unwrap_or_else(|e| panic!("{e}"));
+    f.queue
+        .refresh(&[d])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     f.clock.advance(TTL - Duration::from_secs(1));
     // d was c's recent partner; both waited long enough now, so they pair rather than expire.
     let work = f.due().await;
@@ -251,7 +285,11 @@ async fn concurrent_enqueues_never_pair_a_guest_twice(f: Fixture) {
     let mut tasks = Vec::new();
     for (i, id) in ids.iter().copied().enumerate() {
         let queue = Arc::clone(&queue);
-        let list: Vec<&str> = if i % 3 == 0 { vec![] } else { vec![topics[i % 5], topics[(i * 7) % 5]] };
+        let list: Vec<&str> = if i % 3 == 0 {
+            vec![]
+        } else {
+            vec![topics[i % 5], topics[(i * 7) % 5]]
+        };
         let ticket = Ticket::new(id, interests(&list));
         tasks.push(tokio::spawn(async move {
             let outcome = queue.enqueue(ticket).await;
@@ -275,14 +313,28 @@ async fn concurrent_enqueues_never_pair_a_guest_twice(f: Fixture) {
     let mut seen = HashSet::new();
     for pair in &pairings {
         assert_ne!(pair.initiator.guest, pair.responder.guest, "self pairing");
-        assert!(seen.insert(pair.initiator.guest), "paired twice: {:?}", pair.initiator.guest);
-        assert!(seen.insert(pair.responder.guest), "paired twice: {:?}", pair.responder.guest);
-        assert!(!cancelled.contains(&pair.initiator.guest) && !cancelled.contains(&pair.responder.guest));
+        assert!(
+            seen.insert(pair.initiator.guest),
+            "paired twice: {:?}",
+            pair.initiator.guest
+        );
+        assert!(
+            seen.insert(pair.responder.guest),
+            "paired twice: {:?}",
+            pair.responder.guest
+        );
+        assert!(
+            !cancelled.contains(&pair.initiator.guest)
+                && !cancelled.contains(&pair.responder.guest)
+        );
         assert!(pair.initiator.waiting_since <= pair.responder.waiting_since);
     }
     let waiting = f.count().await as usize;
     assert_eq!(seen.len() + waiting + cancelled.len(), ids.len());
-    assert!(waiting <= 1, "everyone eligible should have been paired, {waiting} wait");
+    assert!(
+        waiting <= 1,
+        "everyone eligible should have been paired, {waiting} wait"
+    );
 }
 
 duet_test_support::backend_suite!(

@@ -14,7 +14,11 @@ const TOPICS: [&str; 4] = ["art", "books", "chess", "dance"];
 
 #[derive(Debug, Clone)]
 enum Op {
-    Enqueue { guest: usize, topics: Vec<usize>, last: Option<usize> },
+    Enqueue {
+        guest: usize,
+        topics: Vec<usize>,
+        last: Option<usize>,
+    },
     Cancel(usize),
     Advance(u64),
     Tick,
@@ -50,7 +54,7 @@ struct Waiting {
 
 #[derive(Debug, PartialEq, Eq)]
 enum Outcome {
-    Paired(GuestId, GuestId, Vec<String>),
+    Paired(GuestId, GuestId, Vec<std::sync::Arc<str>>),
     Waiting,
     Already,
 }
@@ -68,7 +72,10 @@ impl Reference {
         let shares = |o: &Waiting| !me.interests.common_with(&o.interests).is_empty();
         let random = |o: &Waiting| me.settled && o.settled;
         let pick = |ok: &dyn Fn(&Waiting) -> bool| {
-            others.iter().copied().find(|&i| ok(&self.waiting[i]) && !Self::excluded(me, &self.waiting[i]))
+            others
+                .iter()
+                .copied()
+                .find(|&i| ok(&self.waiting[i]) && !Self::excluded(me, &self.waiting[i]))
         };
         if let Some(i) = pick(&|o| shares(o)) {
             return Some(i);
@@ -86,7 +93,11 @@ impl Reference {
 
     fn pair(&mut self, me: Waiting, other: usize) -> Outcome {
         let other = self.waiting.remove(other);
-        let (first, second) = if me.seq < other.seq { (me, other) } else { (other, me) };
+        let (first, second) = if me.seq < other.seq {
+            (me, other)
+        } else {
+            (other, me)
+        };
         let common = first.interests.common_with(&second.interests);
         Outcome::Paired(first.guest, second.guest, common)
     }
@@ -103,7 +114,10 @@ impl Reference {
             since: now,
             settled: false,
         };
-        let me = Waiting { settled: me.interests.is_empty(), ..me };
+        let me = Waiting {
+            settled: me.interests.is_empty(),
+            ..me
+        };
         self.next_seq += 1;
         match self.find(&me, now) {
             Some(other) => self.pair(me, other),
@@ -125,7 +139,11 @@ impl Reference {
         due.sort_by_key(|w| w.seq);
         let mut out = Vec::new();
         for w in due {
-            let Some(at) = self.waiting.iter().position(|x| x.guest == w.guest && x.seq == w.seq) else {
+            let Some(at) = self
+                .waiting
+                .iter()
+                .position(|x| x.guest == w.guest && x.seq == w.seq)
+            else {
                 continue;
             };
             self.waiting[at].settled = true;
@@ -161,12 +179,22 @@ async fn check(ops: Vec<Op>, queue: Arc<dyn MatchQueue>, clock: ManualClock) {
     let now = |c: &ManualClock| c.now().unix_millis();
     for op in ops {
         match op {
-            Op::Enqueue { guest, topics, last } => {
+            Op::Enqueue {
+                guest,
+                topics,
+                last,
+            } => {
                 let list: Vec<&str> = topics.iter().map(|&t| TOPICS[t]).collect();
                 let interests = Interests::parse(list).unwrap_or_default();
-                let ticket = Ticket::new(guests[guest], interests).with_last_partner(last.map(|l| guests[l]));
+                let ticket = Ticket::new(guests[guest], interests)
+                    .with_last_partner(last.map(|l| guests[l]));
                 let expected = reference.enqueue(ticket.clone(), now(&clock));
-                let actual = outcome_of(queue.enqueue(ticket).await.unwrap_or_else(|e| panic!("{e}")));
+                let actual = outcome_of(
+                    queue
+                        .enqueue(ticket)
+                        .await
+                        .unwrap_or_else(|e| panic!("{e}")),
+                );
                 assert_eq!(actual, expected, "enqueue of guest {guest}");
             }
             Op::Cancel(guest) => {
@@ -178,7 +206,10 @@ async fn check(ops: Vec<Op>, queue: Arc<dyn MatchQueue>, clock: ManualClock) {
             Op::Tick => {
                 let expected = reference.tick(now(&clock), last_tick);
                 last_tick = now(&clock);
-                let work = queue.run_due(10_000).await.unwrap_or_else(|e| panic!("{e}"));
+                let work = queue
+                    .run_due(10_000)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
                 let actual: Vec<Outcome> = work.pairings.into_iter().map(pairing_outcome).collect();
                 assert_eq!(actual, expected, "tick");
                 assert!(work.expired.is_empty());
