@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use duet_auth::{Clock, GuestId, SystemClock, Timestamp};
-use fred::prelude::{Client, SortedSetsInterface};
+use fred::prelude::{Client, KeysInterface, SortedSetsInterface};
 use fred::types::scripts::Script;
 
 use crate::error::QueueError;
@@ -199,13 +199,9 @@ impl MatchQueue for RedisQueue {
     }
 
     async fn is_waiting(&self, guest: &GuestId) -> Result<bool, QueueError> {
-        let key = format!("{}all", self.prefix);
-        let score: Option<f64> = self
-            .client
-            .zscore(key, guest.to_string())
-            .await
-            .map_err(backend)?;
-        Ok(score.is_some())
+        let key = format!("{}t:{guest}", self.prefix);
+        let exists: i64 = self.client.exists(key).await.map_err(backend)?;
+        Ok(exists == 1)
     }
 
     async fn refresh(&self, guests: &[GuestId]) -> Result<(), QueueError> {
@@ -218,9 +214,13 @@ impl MatchQueue for RedisQueue {
     }
 
     async fn waiting_count(&self) -> Result<u64, QueueError> {
-        let key = format!("{}all", self.prefix);
-        let count: i64 = self.client.zcard(key).await.map_err(backend)?;
-        Ok(u64::try_from(count).unwrap_or(0))
+        // Every ticket is either still in its interest wait (`due`) or past it (`exp`).
+        let (fresh, settled): (i64, i64) = tokio::try_join!(
+            self.client.zcard::<i64, _>(format!("{}due", self.prefix)),
+            self.client.zcard::<i64, _>(format!("{}exp", self.prefix)),
+        )
+        .map_err(backend)?;
+        Ok(u64::try_from(fresh + settled).unwrap_or(0))
     }
 
     async fn run_due(&self, limit: usize) -> Result<DueWork, QueueError> {
@@ -251,48 +251,62 @@ impl MatchQueue for RedisQueue {
 }
 
 /// The Lua side. ARGV always starts with prefix, now (ms), interest wait (ms), ticket TTL (ms).
+///
+/// Layout: `t:<gid>` hash per ticket (seq, since, last, ints, exp, phase, member), with a TTL;
+/// lines `i:<interest>`, `open` and `settled` are sorted sets of members `<gid>|<last partner>`
+/// scored by wait order, so a scan needs no lookup to apply the recent-partner rule; `due`
+/// (waits ending) and `exp` (tickets expiring) score guest ids by deadline, and every ticket is
+/// in exactly one of them, so their sizes add up to the number waiting. `seq`, one integer, is
+/// the only key that never expires: wait order must survive idle periods. Sorted sets carry no TTL:
+/// Redis deletes them when they empty, and an entry whose ticket vanished is cleaned up by the
+/// first script that meets it. Every redis.call costs about a microsecond, so the scripts make
+/// as few as they can.
 mod lua {
     /// Shared functions: reading and removing tickets, and finding a partner.
     pub(super) const HELPERS: &str = r#"
 local P, NOW, WAIT, TTL = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 -- Ticket hashes outlive their TTL a little, so the node that expires them can still read them.
 local SLACK = 60000
--- Sorted sets and the sequence live a week past their last write; tickets far less.
-local SET_TTL = 604800000
-
-local function touch(key) redis.call('PEXPIRE', key, SET_TTL) end
 
 -- Removes a ticket everywhere; returns {gid, seq, since, interests-json} or nil.
 local function take(gid)
   local t = P .. 't:' .. gid
-  local f = redis.call('HMGET', t, 'seq', 'since', 'ints')
-  redis.call('DEL', t)
-  redis.call('ZREM', P .. 'all', gid)
-  redis.call('ZREM', P .. 'open', gid)
-  redis.call('ZREM', P .. 'settled', gid)
-  redis.call('ZREM', P .. 'due', gid)
-  redis.call('ZREM', P .. 'exp', gid)
+  local f = redis.call('HMGET', t, 'seq', 'since', 'ints', 'phase', 'member')
   if not f[1] then return nil end
-  for _, interest in ipairs(cjson.decode(f[3])) do
-    redis.call('ZREM', P .. 'i:' .. interest, gid)
+  redis.call('DEL', t)
+  local interests = cjson.decode(f[3])
+  local member = f[5]
+  for _, interest in ipairs(interests) do
+    redis.call('ZREM', P .. 'i:' .. interest, member)
+  end
+  if f[4] == 'fresh' then
+    redis.call('ZREM', P .. 'due', gid)
+  else
+    redis.call('ZREM', P .. 'exp', gid)
+  end
+  if #interests == 0 then
+    redis.call('ZREM', P .. 'open', member)
+  elseif f[4] == 'settled' then
+    redis.call('ZREM', P .. 'settled', member)
   end
   return { gid, f[1], f[2], f[3] }
 end
 
--- The oldest entry of a line that `me` may pair with, and the oldest recent partner in it.
+-- The oldest member of a line that `me` may pair with, and the oldest recent partner in it,
+-- each as {gid, seq, member, line}.
 local function scan(key, me, last)
   local best, recent = nil, nil
   local items = redis.call('ZRANGE', key, 0, 15, 'WITHSCORES')
   for k = 1, #items, 2 do
-    local g, s = items[k], tonumber(items[k + 1])
+    local member = items[k]
+    local bar = string.find(member, '|', 1, true)
+    local g, glast = string.sub(member, 1, bar - 1), string.sub(member, bar + 1)
     if g ~= me then
-      local glast = redis.call('HGET', P .. 't:' .. g, 'last')
-      if not glast then
-        take(g) -- a ticket whose hash vanished: clean it out of every line
-      elseif g == last or glast == me then
-        if not recent then recent = { g, s } end
+      local entry = { g, tonumber(items[k + 1]), member, key }
+      if g == last or glast == me then
+        if not recent then recent = entry end
       else
-        best = { g, s }
+        best = entry
         break
       end
     end
@@ -311,9 +325,14 @@ end
 -- have waited the interest wait.
 local function find(me, last, interests, settled, since)
   local best, recent = nil, nil
-  for _, interest in ipairs(interests) do
-    local b, r = scan(P .. 'i:' .. interest, me, last)
-    best, recent = older(best, b), older(recent, r)
+  local lines = {}
+  for _, interest in ipairs(interests) do table.insert(lines, P .. 'i:' .. interest) end
+  -- One EXISTS over all of them spares a scan per interest when nobody shares any.
+  if #lines > 0 and redis.call('EXISTS', unpack(lines)) > 0 then
+    for _, line in ipairs(lines) do
+      local b, r = scan(line, me, last)
+      best, recent = older(best, b), older(recent, r)
+    end
   end
   if not best and settled then
     for _, line in ipairs({ 'open', 'settled' }) do
@@ -321,10 +340,23 @@ local function find(me, last, interests, settled, since)
       best, recent = older(best, b), older(recent, r)
     end
   end
-  if best then return best[1] end
+  if best then return best end
   if not recent then return nil end
   local other_since = tonumber(redis.call('HGET', P .. 't:' .. recent[1], 'since'))
-  if other_since and since + WAIT <= NOW and other_since + WAIT <= NOW then return recent[1] end
+  if other_since and since + WAIT <= NOW and other_since + WAIT <= NOW then return recent end
+  return nil
+end
+
+-- Finds a partner and takes it out of the queue; an entry whose ticket vanished is removed from
+-- its line and the search goes on.
+local function take_partner(me, last, interests, settled, since)
+  for _ = 1, 8 do
+    local found = find(me, last, interests, settled, since)
+    if not found then return nil end
+    local other = take(found[1])
+    if other then return other end
+    redis.call('ZREM', found[4], found[3])
+  end
   return nil
 end
 "#;
@@ -335,40 +367,34 @@ local me, last, ints_json = ARGV[5], ARGV[6], ARGV[7]
 local t = P .. 't:' .. me
 if redis.call('EXISTS', t) == 1 then return { 'already' } end
 local interests = cjson.decode(ints_json)
-local seq = redis.call('INCR', P .. 'seq')
-touch(P .. 'seq')
 local settled = (#interests == 0) or WAIT == 0
-local partner = find(me, last, interests, settled, NOW)
-if partner then
-  local other = take(partner)
-  if other then
-    return { 'paired', other[1], other[2], other[3], other[4], me, tostring(seq), tostring(NOW), ints_json }
-  end
+local other = take_partner(me, last, interests, settled, NOW)
+if other then
+  -- The newcomer waited least; a sequence number just above its partner's says so without
+  -- spending an INCR.
+  local mine = tostring(tonumber(other[2]) + 1)
+  return { 'paired', other[1], other[2], other[3], other[4], me, mine, tostring(NOW), ints_json }
+end
+local seq = redis.call('INCR', P .. 'seq')
+local member = me .. '|' .. last
+for _, interest in ipairs(interests) do
+  redis.call('ZADD', P .. 'i:' .. interest, seq, member)
 end
 local phase = 'fresh'
-for _, interest in ipairs(interests) do
-  redis.call('ZADD', P .. 'i:' .. interest, seq, me)
-  touch(P .. 'i:' .. interest)
-end
 if #interests == 0 then
-  redis.call('ZADD', P .. 'open', seq, me)
-  touch(P .. 'open')
+  redis.call('ZADD', P .. 'open', seq, member)
 elseif settled then
   phase = 'settled'
-  redis.call('ZADD', P .. 'settled', seq, me)
-  touch(P .. 'settled')
+  redis.call('ZADD', P .. 'settled', seq, member)
 end
 if phase == 'fresh' then
   redis.call('ZADD', P .. 'due', NOW + WAIT, me)
-  touch(P .. 'due')
 else
   redis.call('ZADD', P .. 'exp', NOW + TTL, me)
-  touch(P .. 'exp')
 end
-redis.call('HSET', t, 'seq', seq, 'since', NOW, 'last', last, 'ints', ints_json, 'exp', NOW + TTL)
+redis.call('HSET', t, 'seq', seq, 'since', NOW, 'last', last, 'ints', ints_json, 'exp', NOW + TTL,
+  'phase', phase, 'member', member)
 redis.call('PEXPIRE', t, TTL + SLACK)
-redis.call('ZADD', P .. 'all', seq, me)
-touch(P .. 'all')
 return { 'waiting' }
 "#;
 
@@ -407,20 +433,18 @@ for _, g in ipairs(due) do
   handled = handled + 1
   redis.call('ZREM', P .. 'due', g)
   local t = P .. 't:' .. g
-  local f = redis.call('HMGET', t, 'seq', 'since', 'last', 'ints', 'exp')
+  local f = redis.call('HMGET', t, 'seq', 'since', 'last', 'ints', 'exp', 'member')
   if f[1] then
     local interests = cjson.decode(f[4])
+    redis.call('HSET', t, 'phase', 'settled')
     if #interests > 0 then
-      redis.call('ZADD', P .. 'settled', f[1], g)
-      touch(P .. 'settled')
+      redis.call('ZADD', P .. 'settled', f[1], f[6])
     end
     redis.call('ZADD', P .. 'exp', f[5], g)
-    touch(P .. 'exp')
-    local partner = find(g, f[3], interests, true, tonumber(f[2]))
-    if partner then
-      local other = take(partner)
+    local other = take_partner(g, f[3], interests, true, tonumber(f[2]))
+    if other then
       local mine = take(g)
-      if other and mine then
+      if mine then
         table.insert(out, 'P')
         for _, v in ipairs(mine) do table.insert(out, v) end
         for _, v in ipairs(other) do table.insert(out, v) end
@@ -435,7 +459,7 @@ if handled < limit then
     if exp and exp > NOW then
       redis.call('ZADD', P .. 'exp', exp, g)
     else
-      take(g)
+      if not take(g) then redis.call('ZREM', P .. 'exp', g) end
       table.insert(out, 'E')
       table.insert(out, g)
     end
