@@ -37,6 +37,7 @@
 //!     node_id: node.clone(),
 //!     socket_id: "s1".into(),
 //!     connected_at: now,
+//!     username: "Ada".into(),
 //! };
 //! store.register_connection(&socket).await?;
 //!

@@ -68,6 +68,8 @@ struct State {
     rooms: HashMap<RoomId, Pair>,
     room_of: HashMap<GuestId, RoomId>,
     last_partner: HashMap<GuestId, (GuestId, Timestamp)>,
+    away: HashMap<GuestId, Timestamp>,
+    held: HashMap<GuestId, Vec<Vec<u8>>>,
     /// Last-partner entries in the order they expire (the TTL is constant).
     last_partner_expiry: VecDeque<(Timestamp, GuestId)>,
 }
@@ -419,6 +421,8 @@ impl PresenceStore for MemoryStore {
             }
             state.last_partner.insert(guest, (partner, until));
             state.last_partner_expiry.push_back((until, guest));
+            state.away.remove(&guest);
+            state.held.remove(&guest);
         }
         Ok(Some(pair))
     }
@@ -431,6 +435,43 @@ impl PresenceStore for MemoryStore {
             .get(guest)
             .filter(|(_, until)| *until > now)
             .map(|(partner, _)| *partner))
+    }
+
+    async fn set_away(&self, guest: &GuestId, until: Timestamp) -> Result<(), StoreError> {
+        self.state()?.away.insert(*guest, until);
+        Ok(())
+    }
+
+    async fn away_until(&self, guest: &GuestId) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self.state()?.away.get(guest).copied())
+    }
+
+    async fn clear_away(&self, guest: &GuestId) -> Result<bool, StoreError> {
+        Ok(self.state()?.away.remove(guest).is_some())
+    }
+
+    async fn hold_message(
+        &self,
+        guest: &GuestId,
+        message: Vec<u8>,
+        capacity: usize,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        let held = state.held.entry(*guest).or_default();
+        if held.len() >= capacity {
+            return Ok(false);
+        }
+        held.push(message);
+        Ok(true)
+    }
+
+    async fn take_held(&self, guest: &GuestId) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(self.state()?.held.remove(guest).unwrap_or_default())
+    }
+
+    async fn clear_held(&self, guest: &GuestId) -> Result<(), StoreError> {
+        self.state()?.held.remove(guest);
+        Ok(())
     }
 
     async fn stats(&self) -> Result<PresenceStats, StoreError> {

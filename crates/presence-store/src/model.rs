@@ -80,6 +80,9 @@ pub struct Connection {
     pub socket_id: String,
     /// When the socket connected.
     pub connected_at: Timestamp,
+    /// The guest's display name, so any node can introduce it to a partner.
+    #[serde(default)]
+    pub username: String,
 }
 
 /// The current chat of two guests.
@@ -94,6 +97,15 @@ pub struct Pair {
     pub responder: GuestId,
     /// When the pair formed.
     pub started_at: Timestamp,
+    /// The initiator's display name.
+    #[serde(default)]
+    pub initiator_name: String,
+    /// The responder's display name.
+    #[serde(default)]
+    pub responder_name: String,
+    /// The interests they share, in normal form.
+    #[serde(default)]
+    pub common_interests: Vec<String>,
 }
 
 impl Pair {
@@ -104,6 +116,37 @@ impl Pair {
             initiator,
             responder,
             started_at: now,
+            initiator_name: String::new(),
+            responder_name: String::new(),
+            common_interests: Vec::new(),
+        }
+    }
+
+    /// The same pair with both display names.
+    pub fn with_names(
+        mut self,
+        initiator: impl Into<String>,
+        responder: impl Into<String>,
+    ) -> Self {
+        self.initiator_name = initiator.into();
+        self.responder_name = responder.into();
+        self
+    }
+
+    /// The same pair with the interests they share.
+    pub fn with_common_interests(mut self, interests: Vec<String>) -> Self {
+        self.common_interests = interests;
+        self
+    }
+
+    /// The display name of `guest` in this pair.
+    pub fn name_of(&self, guest: &GuestId) -> Option<&str> {
+        if *guest == self.initiator {
+            Some(&self.initiator_name)
+        } else if *guest == self.responder {
+            Some(&self.responder_name)
+        } else {
+            None
         }
     }
 

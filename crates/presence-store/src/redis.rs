@@ -10,7 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use duet_auth::{Clock, GuestId, Session, SessionId, SystemClock, Timestamp};
 use fred::prelude::{
-    Builder, Client, ClientLike, Config, KeysInterface, ReconnectPolicy, SortedSetsInterface, Value,
+    Builder, Client, ClientLike, Config, Expiration, KeysInterface, ReconnectPolicy,
+    SortedSetsInterface, Value,
 };
 use fred::types::RespVersion;
 use fred::types::scripts::Script;
@@ -133,6 +134,8 @@ struct Scripts {
     create_pair: Script,
     end_pair: Script,
     stats: Script,
+    hold: Script,
+    take_held: Script,
 }
 
 impl RedisStore {
@@ -161,6 +164,8 @@ impl RedisStore {
                 create_pair: Script::from_lua(lua::CREATE_PAIR),
                 end_pair: Script::from_lua(lua::END_PAIR),
                 stats: Script::from_lua(lua::STATS),
+                hold: Script::from_lua(lua::HOLD),
+                take_held: Script::from_lua(lua::TAKE_HELD),
             }),
         }
     }
@@ -495,6 +500,77 @@ impl PresenceStore for RedisStore {
         partner.parse().map(Some).map_err(|_| corrupt())
     }
 
+    async fn set_away(&self, guest: &GuestId, until: Timestamp) -> Result<(), StoreError> {
+        let key = self.key(&["away:", &guest.to_string()]);
+        // The record outlives the grace a little so the node ending the chat can still read it.
+        let ttl = until.duration_since(self.now()) + Duration::from_secs(60);
+        let _: Value = self
+            .client
+            .set(
+                key,
+                until.unix_millis(),
+                Some(Expiration::PX(millis(ttl))),
+                None,
+                false,
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn away_until(&self, guest: &GuestId) -> Result<Option<Timestamp>, StoreError> {
+        let key = self.key(&["away:", &guest.to_string()]);
+        let until: Option<i64> = self.client.get(key).await.map_err(backend)?;
+        Ok(until.map(Timestamp::from_unix_millis))
+    }
+
+    async fn clear_away(&self, guest: &GuestId) -> Result<bool, StoreError> {
+        let key = self.key(&["away:", &guest.to_string()]);
+        let removed: i64 = self.client.del(key).await.map_err(backend)?;
+        Ok(removed == 1)
+    }
+
+    async fn hold_message(
+        &self,
+        guest: &GuestId,
+        message: Vec<u8>,
+        capacity: usize,
+    ) -> Result<bool, StoreError> {
+        let key = self.key(&["held:", &guest.to_string()]);
+        let args: Vec<Value> = vec![
+            Value::Bytes(message.into()),
+            Value::from(capacity.to_string()),
+            Value::from(millis(self.config.pair_ttl).to_string()),
+        ];
+        let held: i64 = self
+            .scripts
+            .hold
+            .evalsha_with_reload(&self.client, vec![key], args)
+            .await
+            .map_err(backend)?;
+        Ok(held == 1)
+    }
+
+    async fn take_held(&self, guest: &GuestId) -> Result<Vec<Vec<u8>>, StoreError> {
+        let key = self.key(&["held:", &guest.to_string()]);
+        let held: Vec<Value> = self
+            .scripts
+            .take_held
+            .evalsha_with_reload(&self.client, vec![key], Vec::<String>::new())
+            .await
+            .map_err(backend)?;
+        Ok(held
+            .into_iter()
+            .filter_map(|value| value.as_bytes().map(<[u8]>::to_vec))
+            .collect())
+    }
+
+    async fn clear_held(&self, guest: &GuestId) -> Result<(), StoreError> {
+        let key = self.key(&["held:", &guest.to_string()]);
+        let _: i64 = self.client.del(key).await.map_err(backend)?;
+        Ok(())
+    }
+
     async fn stats(&self) -> Result<PresenceStats, StoreError> {
         let keys = vec![
             self.key(&["sessions"]),
@@ -706,8 +782,24 @@ for i, guest in ipairs(guests) do
   local pair_key = ARGV[2] .. 'pair:' .. guest
   if redis.call('GET', pair_key) == ARGV[1] then redis.call('DEL', pair_key) end
   redis.call('SET', ARGV[2] .. 'last:' .. guest, guests[3 - i] .. '|' .. ARGV[4], 'PX', ARGV[3])
+  redis.call('DEL', ARGV[2] .. 'away:' .. guest, ARGV[2] .. 'held:' .. guest)
 end
 return json
+"#;
+
+    /// KEYS: held. ARGV: message, capacity, ttl_ms. 1 when held, 0 when full.
+    pub(super) const HOLD: &str = r#"
+if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"#;
+
+    /// KEYS: held. Every held message, oldest first; the list is gone afterwards.
+    pub(super) const TAKE_HELD: &str = r#"
+local held = redis.call('LRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[1])
+return held
 "#;
 
     /// KEYS: sessions, nodes, rooms. ARGV: now_ms, prefix.

@@ -97,12 +97,38 @@ pub trait PresenceStore: Send + Sync + Debug + 'static {
     /// The guest's current pair.
     async fn pair_of(&self, guest: &GuestId) -> Result<Option<Pair>, StoreError>;
 
-    /// Ends a pair, records each guest as the other's last partner, and returns the pair. Only
-    /// one caller gets `Some` for a given room.
+    /// Ends a pair, records each guest as the other's last partner, forgets what was held for
+    /// either, and returns the pair. Only one caller gets `Some` for a given room.
     async fn end_pair(&self, room: &RoomId) -> Result<Option<Pair>, StoreError>;
 
     /// The partner `guest` last parted from, while that memory lasts.
     async fn last_partner(&self, guest: &GuestId) -> Result<Option<GuestId>, StoreError>;
+
+    // --- resuming ---
+
+    /// Marks the guest's connection as dropped, its chat held until `until`.
+    async fn set_away(&self, guest: &GuestId, until: Timestamp) -> Result<(), StoreError>;
+
+    /// Until when the guest's chat is held, if its connection dropped.
+    async fn away_until(&self, guest: &GuestId) -> Result<Option<Timestamp>, StoreError>;
+
+    /// The guest is back (or gone for good); returns whether it was away.
+    async fn clear_away(&self, guest: &GuestId) -> Result<bool, StoreError>;
+
+    /// Holds an opaque message for an away guest, in order; `false` when `capacity` messages
+    /// are held already (the message is not held).
+    async fn hold_message(
+        &self,
+        guest: &GuestId,
+        message: Vec<u8>,
+        capacity: usize,
+    ) -> Result<bool, StoreError>;
+
+    /// Takes every message held for the guest, oldest first.
+    async fn take_held(&self, guest: &GuestId) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// Drops every message held for the guest.
+    async fn clear_held(&self, guest: &GuestId) -> Result<(), StoreError>;
 
     // --- counts ---
 

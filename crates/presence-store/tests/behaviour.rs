@@ -37,6 +37,7 @@ impl Fixture {
             node_id: node.clone(),
             socket_id: socket.to_owned(),
             connected_at: self.now(),
+            username: "guest".to_owned(),
         }
     }
 }
@@ -292,6 +293,42 @@ async fn last_partners_are_forgotten_after_a_while(f: Fixture) {
     assert_eq!(ok!(f.store.last_partner(&b)), None);
 }
 
+async fn held_messages_come_back_in_order_and_end_with_the_pair(f: Fixture) {
+    let a = f.new_session(3600).await.guest.id;
+    let b = f.new_session(3600).await.guest.id;
+    let pair = Pair::new(a, b, f.now()).with_names("Ada", "Bob");
+    ok!(f.store.create_pair(&pair));
+    assert_eq!(
+        ok!(f.store.pair_of(&b)).map(|p| p.responder_name),
+        Some("Bob".to_owned())
+    );
+    let until = f.now().saturating_add(Duration::from_secs(15));
+    ok!(f.store.set_away(&b, until));
+    assert_eq!(ok!(f.store.away_until(&b)), Some(until));
+    for i in 0..3u8 {
+        assert!(ok!(f.store.hold_message(&b, vec![i, 0xff], 3)));
+    }
+    assert!(
+        !ok!(f.store.hold_message(&b, vec![9], 3)),
+        "a full buffer refuses"
+    );
+    assert_eq!(
+        ok!(f.store.take_held(&b)),
+        vec![vec![0, 0xff], vec![1, 0xff], vec![2, 0xff]]
+    );
+    assert!(ok!(f.store.take_held(&b)).is_empty());
+    assert!(ok!(f.store.clear_away(&b)));
+    assert!(!ok!(f.store.clear_away(&b)));
+    ok!(f.store.set_away(&b, until));
+    ok!(f.store.hold_message(&b, vec![7], 3));
+    ok!(f.store.clear_held(&b));
+    assert!(ok!(f.store.take_held(&b)).is_empty());
+    ok!(f.store.hold_message(&b, vec![8], 3));
+    ok!(f.store.end_pair(&pair.room_id));
+    assert_eq!(ok!(f.store.away_until(&b)), None);
+    assert!(ok!(f.store.take_held(&b)).is_empty());
+}
+
 async fn stats_count_sessions_guests_rooms_sockets_and_nodes(f: Fixture) {
     let empty = ok!(f.store.stats());
     assert_eq!(empty, Default::default());
@@ -362,6 +399,7 @@ duet_test_support::backend_suite!(
     ending_a_pair_happens_once_and_remembers_partners,
     last_partners_are_forgotten_after_a_while,
     stats_count_sessions_guests_rooms_sockets_and_nodes,
+    held_messages_come_back_in_order_and_end_with_the_pair,
     ]
 );
 

@@ -144,8 +144,7 @@ impl Signal {
         match kind {
             SignalKind::Hangup => Ok(Self::Hangup),
             SignalKind::Offer | SignalKind::Answer => {
-                let SdpPayload { sdp } =
-                    SdpPayload::deserialize(payload).map_err(|_| invalid())?;
+                let SdpPayload { sdp } = SdpPayload::deserialize(payload).map_err(|_| invalid())?;
                 let Value::String(sdp) = sdp else {
                     return Err(invalid());
                 };
@@ -167,7 +166,8 @@ impl Signal {
                 let candidate: IceCandidate =
                     IceCandidate::deserialize(&candidate).map_err(|_| invalid())?;
                 let field_too_long = |f: &Option<String>| {
-                    f.as_ref().is_some_and(|v| v.len() > MAX_CANDIDATE_FIELD_BYTES)
+                    f.as_ref()
+                        .is_some_and(|v| v.len() > MAX_CANDIDATE_FIELD_BYTES)
                 };
                 if candidate.candidate.len() > MAX_CANDIDATE_BYTES
                     || field_too_long(&candidate.sdp_mid)
@@ -193,8 +193,12 @@ impl Signal {
     /// What the partner receives: `{"from", "sdp"}`, `{"from", "candidate"}` or `{"from"}`.
     pub fn relayed(&self, from: &str) -> Value {
         match self {
-            Self::Offer { sdp } | Self::Answer { sdp } => serde_json::json!({"from": from, "sdp": sdp}),
-            Self::IceCandidate(candidate) => serde_json::json!({"from": from, "candidate": candidate}),
+            Self::Offer { sdp } | Self::Answer { sdp } => {
+                serde_json::json!({"from": from, "sdp": sdp})
+            }
+            Self::IceCandidate(candidate) => {
+                serde_json::json!({"from": from, "candidate": candidate})
+            }
             Self::Hangup => serde_json::json!({"from": from}),
         }
     }
@@ -236,7 +240,10 @@ impl std::fmt::Debug for IceConfig {
         f.debug_struct("IceConfig")
             .field("stun_urls", &self.stun_urls)
             .field("turn_urls", &self.turn_urls)
-            .field("turn_secret", &self.turn_secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "turn_secret",
+                &self.turn_secret.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -330,7 +337,13 @@ mod tests {
         assert_eq!(err.map(|e| e.code()), Some("PAYLOAD_TOO_LARGE"));
         let exact = "a".repeat(MAX_SDP_BYTES);
         assert!(Signal::parse(SignalKind::Offer, &json!({"sdp": exact})).is_ok());
-        for bad in [json!({"sdp": 5}), json!({}), json!("v=0"), json!(null), json!({"sdp": " "})] {
+        for bad in [
+            json!({"sdp": 5}),
+            json!({}),
+            json!("v=0"),
+            json!(null),
+            json!({"sdp": " "}),
+        ] {
             let err = Signal::parse(SignalKind::Offer, &bad).err();
             assert_eq!(err.map(|e| e.code()), Some("INVALID_PAYLOAD"), "{bad}");
         }
@@ -350,13 +363,25 @@ mod tests {
             username_fragment: None,
         })
         .relayed("g");
-        assert_eq!(relayed, json!({"from": "g", "candidate": {"candidate": "c", "sdpMid": "0"}}));
-        for bad in [json!({"candidate": "x"}), json!({"candidate": {"sdpMid": "0"}}), json!({"candidate": {"candidate": "c", "sdpMLineIndex": -1}})] {
+        assert_eq!(
+            relayed,
+            json!({"from": "g", "candidate": {"candidate": "c", "sdpMid": "0"}})
+        );
+        for bad in [
+            json!({"candidate": "x"}),
+            json!({"candidate": {"sdpMid": "0"}}),
+            json!({"candidate": {"candidate": "c", "sdpMLineIndex": -1}}),
+        ] {
             let err = Signal::parse(SignalKind::IceCandidate, &bad).err();
             assert_eq!(err.map(|e| e.code()), Some("INVALID_PAYLOAD"), "{bad}");
         }
         let long = json!({"candidate": {"candidate": "c".repeat(MAX_CANDIDATE_BYTES + 1)}});
-        assert_eq!(Signal::parse(SignalKind::IceCandidate, &long).err().map(|e| e.code()), Some("PAYLOAD_TOO_LARGE"));
+        assert_eq!(
+            Signal::parse(SignalKind::IceCandidate, &long)
+                .err()
+                .map(|e| e.code()),
+            Some("PAYLOAD_TOO_LARGE")
+        );
     }
 
     #[test]
@@ -366,10 +391,16 @@ mod tests {
         let servers = stun_only.servers_for("g", 1);
         assert_eq!(servers.len(), 1);
         assert_eq!(servers[0].urls, vec!["stun:a:3478", "stun:b:3478"]);
-        assert_eq!(serde_json::to_value(&servers[0]).ok(), Some(json!({"urls": ["stun:a:3478", "stun:b:3478"]})));
+        assert_eq!(
+            serde_json::to_value(&servers[0]).ok(),
+            Some(json!({"urls": ["stun:a:3478", "stun:b:3478"]}))
+        );
         let turn = IceConfig::from_lists("", "turn:t:3478?transport=udp", Some("secret"));
         let servers = turn.servers_for("guest", 1_700_000_000);
-        assert_eq!(servers[0].credential.as_deref(), Some("0E+zln9C5pxZj/fzu1t1MU900I4="));
+        assert_eq!(
+            servers[0].credential.as_deref(),
+            Some("0E+zln9C5pxZj/fzu1t1MU900I4=")
+        );
         let no_secret = IceConfig::from_lists("", "turn:t", Some(" "));
         assert_eq!(no_secret.servers_for("g", 1)[0].username, None);
         assert!(!format!("{turn:?}").contains("secret\""));
