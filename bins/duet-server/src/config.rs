@@ -130,6 +130,25 @@ pub(crate) fn non_empty(value: &Option<String>) -> Option<&str> {
 }
 
 impl Config {
+    /// The Socket.IO layer's settings.
+    pub(crate) fn chat_settings(&self) -> duet_transport::ChatSettings {
+        let ice = duet_signaling::IceConfig::from_lists(
+            non_empty(&self.stun_urls).unwrap_or_default(),
+            non_empty(&self.turn_urls).unwrap_or_default(),
+            non_empty(&self.turn_secret),
+        );
+        duet_transport::ChatSettings {
+            rate_limit_max: self.rate_limit_max,
+            rate_limit_window: Duration::from_millis(self.rate_limit_window_ms),
+            resume_grace: Duration::from_millis(self.resume_grace_ms),
+            max_file_bytes: usize::try_from(self.max_file_bytes).unwrap_or(usize::MAX),
+            ping_interval: Duration::from_millis(self.ping_interval_ms),
+            ping_timeout: Duration::from_millis(self.ping_timeout_ms),
+            ice,
+            ..duet_transport::ChatSettings::default()
+        }
+    }
+
     pub(crate) fn session_ttl(&self) -> Duration {
         Duration::from_secs(self.session_ttl_seconds)
     }

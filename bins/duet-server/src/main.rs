@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use duet_auth::TokenService;
+use duet_matchmaker::{MatchConfig, MatchQueue, MemoryQueue};
 use duet_presence_store::{MemoryStore, NodeId, PresenceStore};
-use duet_transport::{AdapterKind, OriginPatterns, Readiness, Services, Settings};
+use duet_transport::{AdapterKind, Chat, OriginPatterns, Readiness, Services, Settings};
 use tokio::net::TcpListener;
 
 use crate::config::{Config, LogFormat, non_empty};
@@ -55,7 +56,9 @@ async fn run(config: Config) -> Result<(), String> {
         })?,
         None => NodeId::random(),
     };
-    let (store, readiness) = choose_store(&config).await;
+    let match_config = MatchConfig::default()
+        .with_interest_wait(Duration::from_millis(config.match_interest_wait_ms));
+    let backend = choose_backend(&config, match_config).await;
     let settings = Settings {
         session_ttl: config.session_ttl(),
         sessions_per_minute: config.session_rate_limit_per_minute,
@@ -63,12 +66,19 @@ async fn run(config: Config) -> Result<(), String> {
         ..Settings::default()
     };
     let services = Arc::new(
-        Services::new(tokens, store, settings)
-            .with_readiness(readiness)
-            .with_node_id(node_id.clone()),
+        Services::new(tokens, backend.store, settings)
+            .with_readiness(backend.readiness)
+            .with_node_id(node_id.clone())
+            .with_queue(Arc::clone(&backend.queue)),
     );
+    let chat_settings = config.chat_settings();
+    let (socket_layer, io) = chat_settings.socket_io_builder().build_layer();
+    let (chat, ()) = Chat::attach(Arc::clone(&services), backend.queue, chat_settings, &io);
+    duet_transport::chat::end_sessions_on_delete(&chat);
     let cors = OriginPatterns::parse(&config.cors_origins);
-    let app = duet_transport::http::router(Arc::clone(&services)).layer(cors.layer());
+    let app = duet_transport::http::router(Arc::clone(&services))
+        .layer(socket_layer)
+        .layer(cors.layer());
 
     let address = format!("{}:{}", config.host, config.port);
     let listener = TcpListener::bind(&address)
@@ -76,6 +86,7 @@ async fn run(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {address}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let maintenance = services.spawn_maintenance();
+    let background = chat.spawn_background();
     tracing::info!(address = %local, node_id = %node_id, store = services.store.kind().as_str(), "duet-server listening");
 
     let served = axum::serve(
@@ -85,6 +96,9 @@ async fn run(config: Config) -> Result<(), String> {
     .with_graceful_shutdown(shutdown_signal())
     .await;
     maintenance.abort();
+    for task in background {
+        task.abort();
+    }
     // Leave the cluster at once instead of waiting for the heartbeat to expire.
     let shutdown = Duration::from_millis(config.shutdown_timeout_ms);
     match tokio::time::timeout(shutdown, services.store.remove_node(&node_id)).await {
@@ -95,26 +109,43 @@ async fn run(config: Config) -> Result<(), String> {
     served.map_err(|e| format!("server failed: {e}"))
 }
 
+/// Where this node keeps shared state.
+struct Backend {
+    store: Arc<dyn PresenceStore>,
+    queue: Arc<dyn MatchQueue>,
+    readiness: Readiness,
+}
+
 /// Redis when configured and reachable; otherwise memory, loudly, with `/ready` degraded.
-async fn choose_store(config: &Config) -> (Arc<dyn PresenceStore>, Readiness) {
-    let memory = || Arc::new(MemoryStore::new()) as Arc<dyn PresenceStore>;
+async fn choose_backend(config: &Config, match_config: MatchConfig) -> Backend {
+    let memory = |readiness| Backend {
+        store: Arc::new(MemoryStore::new()),
+        queue: Arc::new(MemoryQueue::new(match_config.clone())),
+        readiness,
+    };
     let Some(url) = non_empty(&config.redis_url) else {
         tracing::info!("DUET_REDIS_URL is not set: single node, everything in memory");
-        return (memory(), Readiness::default());
+        return memory(Readiness::default());
     };
     #[cfg(feature = "redis")]
     {
+        use duet_matchmaker::{RedisQueue, RedisQueueConfig};
         use duet_presence_store::{RedisStore, RedisStoreConfig};
         match connect_redis(url).await {
             Ok(client) => {
-                let store_config =
-                    RedisStoreConfig::default().with_key_prefix(config.redis_key_prefix.clone());
-                tracing::info!("presence on Redis");
-                let readiness = Readiness {
-                    adapter: AdapterKind::Local,
-                    redis_fallback: false,
+                let prefix = config.redis_key_prefix.clone();
+                let store_config = RedisStoreConfig::default().with_key_prefix(prefix.clone());
+                let queue_config =
+                    RedisQueueConfig::default().with_key_prefix(format!("{prefix}mq:"));
+                tracing::info!("presence and matching on Redis");
+                return Backend {
+                    store: Arc::new(RedisStore::new(client.clone(), store_config)),
+                    queue: Arc::new(RedisQueue::new(client, match_config.clone(), queue_config)),
+                    readiness: Readiness {
+                        adapter: AdapterKind::Local,
+                        redis_fallback: false,
+                    },
                 };
-                return (Arc::new(RedisStore::new(client, store_config)), readiness);
             }
             Err(reason) => tracing::error!(
                 %reason,
@@ -127,11 +158,10 @@ async fn choose_store(config: &Config) -> (Arc<dyn PresenceStore>, Readiness) {
         url_set = !url.is_empty(),
         "DUET_REDIS_URL is set but this build has no Redis support: RUNNING ON MEMORY ALONE"
     );
-    let readiness = Readiness {
+    memory(Readiness {
         adapter: AdapterKind::Local,
         redis_fallback: true,
-    };
-    (memory(), readiness)
+    })
 }
 
 #[cfg(feature = "redis")]

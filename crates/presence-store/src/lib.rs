@@ -38,6 +38,7 @@
 //!     socket_id: "s1".into(),
 //!     connected_at: now,
 //!     username: "Ada".into(),
+//!     session_expires_at: ada.expires_at(),
 //! };
 //! store.register_connection(&socket).await?;
 //!

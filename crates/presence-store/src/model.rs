@@ -83,6 +83,9 @@ pub struct Connection {
     /// The guest's display name, so any node can introduce it to a partner.
     #[serde(default)]
     pub username: String,
+    /// When the guest's session expired as of connecting (TURN credentials end there).
+    #[serde(default)]
+    pub session_expires_at: Timestamp,
 }
 
 /// The current chat of two guests.

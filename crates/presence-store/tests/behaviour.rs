@@ -38,6 +38,7 @@ impl Fixture {
             socket_id: socket.to_owned(),
             connected_at: self.now(),
             username: "guest".to_owned(),
+            session_expires_at: self.now(),
         }
     }
 }

@@ -23,6 +23,7 @@
 //! Serve `app` with `axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())`
 //! so the per-IP session budget sees client addresses.
 
+pub mod chat;
 mod cors;
 mod error;
 pub mod http;
@@ -30,6 +31,7 @@ pub mod metrics;
 mod rate_limit;
 mod services;
 
+pub use chat::{Chat, ChatSettings, EventError};
 pub use cors::OriginPatterns;
 pub use error::ApiError;
 pub use rate_limit::KeyedBudget;

@@ -44,3 +44,18 @@ pub fn prometheus_handle() -> PrometheusHandle {
         })
         .clone()
 }
+
+/// Socket.IO handshakes, labelled by `result` (`ok` or the refusal code).
+pub const HANDSHAKES: &str = "duet_socket_handshakes_total";
+/// Sockets connected to this node.
+pub const SOCKETS_CONNECTED: &str = "duet_sockets_connected";
+/// Client events, labelled by `event` and `result` (`ok` or the error code).
+pub const EVENTS: &str = "duet_socket_events_total";
+/// Events refused by the per-guest budget.
+pub const RATE_LIMITED: &str = "duet_socket_rate_limited_total";
+/// Bytes relayed to partners (text, files, signaling), labelled by `event`.
+pub const RELAYED_BYTES: &str = "duet_relayed_bytes_total";
+/// How long guests waited before being paired, in seconds.
+pub const MATCH_WAIT_SECONDS: &str = "duet_match_wait_seconds";
+/// Guests waiting to be paired in the cluster.
+pub const GUESTS_WAITING: &str = "duet_guests_waiting";

@@ -1,10 +1,12 @@
 //! [`Services`]: what the HTTP API (and the socket layer) share.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use duet_auth::{Session, TokenService};
+use duet_matchmaker::MatchQueue;
 use duet_presence_store::{NodeId, PresenceStats, PresenceStore, StoreError};
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -103,6 +105,8 @@ pub struct Services {
     pub(crate) session_budget: KeyedBudget<IpAddr>,
     pub(crate) prometheus: PrometheusHandle,
     session_end_listeners: RwLock<Vec<SessionEndListener>>,
+    queue: Option<Arc<dyn MatchQueue>>,
+    connected_sockets: AtomicU64,
 }
 
 impl std::fmt::Debug for Services {
@@ -128,7 +132,20 @@ impl Services {
             node_id: NodeId::random(),
             prometheus: crate::metrics::prometheus_handle(),
             session_end_listeners: RwLock::new(Vec::new()),
+            queue: None,
+            connected_sockets: AtomicU64::new(0),
         }
+    }
+
+    /// Counts waiting guests (`availableUsers`) in `queue`.
+    pub fn with_queue(mut self, queue: Arc<dyn MatchQueue>) -> Self {
+        self.queue = Some(queue);
+        self
+    }
+
+    /// Sets how many sockets this node holds, as its heartbeat reports.
+    pub fn set_connected_sockets(&self, sockets: u64) {
+        self.connected_sockets.store(sockets, Ordering::Relaxed);
     }
 
     /// Sets what `/ready` reports.
@@ -162,10 +179,19 @@ impl Services {
     /// Cluster-wide counts; also refreshes the `duet_*` gauges.
     pub async fn stats(&self) -> Result<ClusterStats, StoreError> {
         let presence = self.store.stats().await?;
+        let available_users = match &self.queue {
+            Some(queue) => queue.waiting_count().await.unwrap_or_else(|error| {
+                tracing::warn!(%error, "waiting count unavailable");
+                0
+            }),
+            // Without a match queue nobody can wait.
+            None => 0,
+        };
         let stats = ClusterStats {
             presence,
-            available_users: 0,
+            available_users,
         };
+        metrics::gauge!(names::GUESTS_WAITING).set(available_users as f64);
         metrics::gauge!(names::SESSIONS_LIVE).set(presence.total_sessions as f64);
         metrics::gauge!(names::GUESTS_ONLINE).set(presence.online_guests as f64);
         metrics::gauge!(names::ROOMS_ACTIVE).set(presence.active_rooms as f64);
@@ -191,7 +217,8 @@ impl Services {
 
     async fn maintenance_tick(&self, tick: u64) {
         let ttl = self.settings.heartbeat_ttl;
-        if let Err(error) = self.store.heartbeat(&self.node_id, 0, ttl).await {
+        let sockets = self.connected_sockets.load(Ordering::Relaxed);
+        if let Err(error) = self.store.heartbeat(&self.node_id, sockets, ttl).await {
             tracing::warn!(%error, node_id = %self.node_id, "heartbeat failed");
         }
         if tick.is_multiple_of(20) {

@@ -1,0 +1,143 @@
+// Shared helpers: start a real duet-server, create guests over HTTP, connect real
+// socket.io-client sockets, and wait for events with timeouts (never sleeps as assertions).
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { io } from 'socket.io-client';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(root, 'target');
+export const serverBinary = process.env.DUET_SERVER_BIN ?? path.join(targetDir, 'debug', 'duet-server');
+
+/** Starts duet-server on a free port with the given DUET_* settings. */
+export async function startServer(env = {}) {
+  const child = spawn(serverBinary, [], {
+    env: {
+      PATH: process.env.PATH,
+      DUET_HOST: '127.0.0.1',
+      DUET_PORT: '0',
+      DUET_LOG_FORMAT: 'json',
+      RUST_LOG: process.env.RUST_LOG ?? 'warn,duet_server=info',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs = [];
+  child.stderr.on('data', (chunk) => logs.push(chunk.toString()));
+  const lines = createInterface({ input: child.stdout });
+  const address = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no address logged: ${logs.join('')}`)), 20000);
+    lines.on('line', (line) => {
+      logs.push(line);
+      try {
+        const entry = JSON.parse(line);
+        if (entry.fields?.address) {
+          clearTimeout(timer);
+          resolve(entry.fields.address);
+        }
+      } catch {
+        // not JSON: ignore
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`duet-server exited with ${code}: ${logs.join('\n')}`)));
+  });
+  const url = `http://${address}`;
+  const sockets = new Set();
+  return {
+    url,
+    child,
+    logs,
+    sockets,
+    async stop() {
+      for (const socket of sockets) socket.disconnect();
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
+  };
+}
+
+export async function http(server, method, path, { token, body } = {}) {
+  const headers = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(`${server.url}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}
+
+/** A new guest session: `{token, guest}`. */
+export async function newGuest(server, username) {
+  const created = await http(server, 'POST', '/api/guest/session', {
+    body: username ? { username } : {},
+  });
+  if (created.status !== 201) throw new Error(`session not created: ${JSON.stringify(created)}`);
+  return created.body;
+}
+
+/** A socket for `token`; resolves once connected, rejects with the connect_error message. */
+export function connect(server, token, options = {}) {
+  const socket = io(server.url, {
+    auth: token === undefined ? undefined : { token },
+    transports: ['websocket'],
+    reconnection: false,
+    forceNew: true,
+    timeout: 5000,
+    ...options,
+  });
+  server.sockets.add(socket);
+  return new Promise((resolve, reject) => {
+    socket.once('connect', () => resolve(socket));
+    socket.once('connect_error', (error) => reject(error));
+  });
+}
+
+/** The next `event` on `socket` within `ms`. */
+export function next(socket, event, ms = 3000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.off(event, handler);
+      reject(new Error(`no ${event} within ${ms} ms`));
+    }, ms);
+    function handler(...args) {
+      clearTimeout(timer);
+      resolve(args[0]);
+    }
+    socket.once(event, handler);
+  });
+}
+
+/** Collects every `event` on `socket` from now on. */
+export function record(socket, event) {
+  const seen = [];
+  socket.on(event, (payload) => seen.push(payload));
+  return seen;
+}
+
+/** Emits with an ack and resolves with the ack payload. */
+export function ask(socket, event, ...args) {
+  return socket.timeout(5000).emitWithAck(event, ...args);
+}
+
+/** Resolves after `ms` (only to give events a chance to (not) arrive). */
+export const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Two connected guests paired with each other, with their user:matched payloads. */
+export async function pairUp(server, interests = []) {
+  const a = await newGuest(server, 'Ada');
+  const b = await newGuest(server, 'Bob');
+  const sa = await connect(server, a.token);
+  const sb = await connect(server, b.token);
+  const matchedA = next(sa, 'user:matched');
+  const matchedB = next(sb, 'user:matched');
+  await ask(sa, 'user:match', { interests });
+  await ask(sb, 'user:match', { interests });
+  return { a, b, sa, sb, ma: await matchedA, mb: await matchedB };
+}
