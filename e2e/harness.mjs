@@ -51,7 +51,7 @@ export async function startServer(env = {}) {
     sockets,
     async stop() {
       for (const socket of sockets) socket.disconnect();
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
         child.kill('SIGTERM');
         await exited;

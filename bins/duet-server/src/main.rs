@@ -12,6 +12,8 @@ use duet_auth::TokenService;
 use duet_matchmaker::{MatchConfig, MatchQueue, MemoryQueue};
 use duet_presence_store::{MemoryStore, NodeId, PresenceStore};
 use duet_transport::{AdapterKind, Chat, OriginPatterns, Readiness, Services, Settings};
+use socketioxide::adapter::Adapter;
+use socketioxide::layer::SocketIoLayer;
 use tokio::net::TcpListener;
 
 use crate::config::{Config, LogFormat, non_empty};
@@ -72,8 +74,30 @@ async fn run(config: Config) -> Result<(), String> {
             .with_queue(Arc::clone(&backend.queue)),
     );
     let chat_settings = config.chat_settings();
-    let (socket_layer, io) = chat_settings.socket_io_builder().build_layer();
+    let builder = chat_settings.socket_io_builder();
+    #[cfg(feature = "redis")]
+    if let Some(adapter) = backend.adapter {
+        use duet_transport::cluster::FredAdapter;
+        let (layer, io) = builder
+            .with_adapter::<FredAdapter<_>>(adapter)
+            .build_layer();
+        let (chat, init) = Chat::attach(Arc::clone(&services), backend.queue, chat_settings, &io);
+        init.await
+            .map_err(|e| format!("the Socket.IO Redis adapter did not start: {e}"))?;
+        return serve(&config, services, chat, layer).await;
+    }
+    let (layer, io) = builder.build_layer();
     let (chat, ()) = Chat::attach(Arc::clone(&services), backend.queue, chat_settings, &io);
+    serve(&config, services, chat, layer).await
+}
+
+/// Serves HTTP and Socket.IO on one port until SIGINT/SIGTERM, then drains.
+async fn serve<A: Adapter>(
+    config: &Config,
+    services: Arc<Services>,
+    chat: Arc<Chat<A>>,
+    socket_layer: SocketIoLayer<A>,
+) -> Result<(), String> {
     duet_transport::chat::end_sessions_on_delete(&chat);
     let cors = OriginPatterns::parse(&config.cors_origins);
     let app = duet_transport::http::router(Arc::clone(&services))
@@ -87,26 +111,53 @@ async fn run(config: Config) -> Result<(), String> {
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let maintenance = services.spawn_maintenance();
     let background = chat.spawn_background();
-    tracing::info!(address = %local, node_id = %node_id, store = services.store.kind().as_str(), "duet-server listening");
+    let node_id = services.node_id.clone();
+    tracing::info!(
+        address = %local,
+        node_id = %node_id,
+        store = services.store.kind().as_str(),
+        adapter = services.readiness.adapter.as_str(),
+        "duet-server listening"
+    );
 
-    let served = axum::serve(
+    let drain_limit = Duration::from_millis(config.shutdown_timeout_ms);
+    let draining = Arc::new(tokio::sync::Notify::new());
+    let drain = {
+        let chat = Arc::clone(&chat);
+        let draining = Arc::clone(&draining);
+        async move {
+            shutdown_signal().await;
+            draining.notify_one();
+            // Clients see a dropped connection, reconnect elsewhere and resume within the grace.
+            chat.close().await;
+        }
+    };
+    let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await;
+    .with_graceful_shutdown(drain);
+    let served = tokio::select! {
+        served = server => served.map_err(|e| format!("server failed: {e}")),
+        () = async {
+            draining.notified().await;
+            tokio::time::sleep(drain_limit).await;
+        } => {
+            tracing::warn!(?drain_limit, "drain took too long; exiting anyway");
+            Ok(())
+        }
+    };
     maintenance.abort();
     for task in background {
         task.abort();
     }
     // Leave the cluster at once instead of waiting for the heartbeat to expire.
-    let shutdown = Duration::from_millis(config.shutdown_timeout_ms);
-    match tokio::time::timeout(shutdown, services.store.remove_node(&node_id)).await {
+    match tokio::time::timeout(drain_limit, services.store.remove_node(&node_id)).await {
         Ok(Ok(_)) => tracing::info!("node removed from presence"),
         Ok(Err(error)) => tracing::warn!(%error, "could not remove this node from presence"),
         Err(_) => tracing::warn!("removing this node from presence timed out"),
     }
-    served.map_err(|e| format!("server failed: {e}"))
+    served
 }
 
 /// Where this node keeps shared state.
@@ -114,6 +165,10 @@ struct Backend {
     store: Arc<dyn PresenceStore>,
     queue: Arc<dyn MatchQueue>,
     readiness: Readiness,
+    /// The Socket.IO Redis adapter, when the cluster is on Redis.
+    #[cfg(feature = "redis")]
+    adapter:
+        Option<socketioxide_redis::RedisAdapterCtr<socketioxide_redis::drivers::fred::FredDriver>>,
 }
 
 /// Redis when configured and reachable; otherwise memory, loudly, with `/ready` degraded.
@@ -122,6 +177,8 @@ async fn choose_backend(config: &Config, match_config: MatchConfig) -> Backend {
         store: Arc::new(MemoryStore::new()),
         queue: Arc::new(MemoryQueue::new(match_config.clone())),
         readiness,
+        #[cfg(feature = "redis")]
+        adapter: None,
     };
     let Some(url) = non_empty(&config.redis_url) else {
         tracing::info!("DUET_REDIS_URL is not set: single node, everything in memory");
@@ -131,20 +188,35 @@ async fn choose_backend(config: &Config, match_config: MatchConfig) -> Backend {
     {
         use duet_matchmaker::{RedisQueue, RedisQueueConfig};
         use duet_presence_store::{RedisStore, RedisStoreConfig};
-        match connect_redis(url).await {
-            Ok(client) => {
-                let prefix = config.redis_key_prefix.clone();
+        let prefix = config.redis_key_prefix.clone();
+        let connected = async {
+            let client = connect_redis(url).await?;
+            let adapter = tokio::time::timeout(
+                REDIS_CONNECT_TIMEOUT,
+                duet_transport::cluster::redis_adapter(url, &prefix),
+            )
+            .await
+            .map_err(|_| {
+                format!("the adapter's subscriber got no answer within {REDIS_CONNECT_TIMEOUT:?}")
+            })??;
+            Ok::<_, String>((client, adapter))
+        };
+        match connected.await {
+            Ok((client, adapter)) => {
                 let store_config = RedisStoreConfig::default().with_key_prefix(prefix.clone());
                 let queue_config =
                     RedisQueueConfig::default().with_key_prefix(format!("{prefix}mq:"));
-                tracing::info!("presence and matching on Redis");
+                tracing::info!(
+                    "cluster mode: presence, matching and the Socket.IO adapter on Redis"
+                );
                 return Backend {
                     store: Arc::new(RedisStore::new(client.clone(), store_config)),
                     queue: Arc::new(RedisQueue::new(client, match_config.clone(), queue_config)),
                     readiness: Readiness {
-                        adapter: AdapterKind::Local,
+                        adapter: AdapterKind::Redis,
                         redis_fallback: false,
                     },
+                    adapter: Some(adapter),
                 };
             }
             Err(reason) => tracing::error!(

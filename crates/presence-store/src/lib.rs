@@ -79,7 +79,7 @@ pub use model::{
     BackendKind, Connection, DeadNode, ExpiredSession, NodeId, Pair, PresenceStats, RoomId,
 };
 #[cfg(feature = "redis")]
-pub use redis::{RedisStore, RedisStoreConfig, client_from_url, connect};
+pub use redis::{RedisStore, RedisStoreConfig, client_builder, client_from_url, connect};
 
 /// The fred crate this store is built on, so users name the same `Client` type.
 #[cfg(feature = "redis")]

@@ -69,6 +69,8 @@ struct State {
     room_of: HashMap<GuestId, RoomId>,
     last_partner: HashMap<GuestId, (GuestId, Timestamp)>,
     away: HashMap<GuestId, Timestamp>,
+    /// Away marks by deadline, so the overdue ones are found without a scan.
+    away_index: BTreeSet<(Timestamp, GuestId)>,
     held: HashMap<GuestId, Vec<Vec<u8>>>,
     /// Last-partner entries in the order they expire (the TTL is constant).
     last_partner_expiry: VecDeque<(Timestamp, GuestId)>,
@@ -421,7 +423,9 @@ impl PresenceStore for MemoryStore {
             }
             state.last_partner.insert(guest, (partner, until));
             state.last_partner_expiry.push_back((until, guest));
-            state.away.remove(&guest);
+            if let Some(until) = state.away.remove(&guest) {
+                state.away_index.remove(&(until, guest));
+            }
             state.held.remove(&guest);
         }
         Ok(Some(pair))
@@ -438,8 +442,30 @@ impl PresenceStore for MemoryStore {
     }
 
     async fn set_away(&self, guest: &GuestId, until: Timestamp) -> Result<(), StoreError> {
-        self.state()?.away.insert(*guest, until);
+        let mut state = self.state()?;
+        if let Some(previous) = state.away.insert(*guest, until) {
+            state.away_index.remove(&(previous, *guest));
+        }
+        state.away_index.insert((until, *guest));
         Ok(())
+    }
+
+    async fn take_overdue_away(&self, limit: usize) -> Result<Vec<GuestId>, StoreError> {
+        let now = self.now();
+        let mut state = self.state()?;
+        let mut overdue = Vec::new();
+        while overdue.len() < limit {
+            let Some(&(until, guest)) = state.away_index.first() else {
+                break;
+            };
+            if until > now {
+                break;
+            }
+            state.away_index.pop_first();
+            state.away.remove(&guest);
+            overdue.push(guest);
+        }
+        Ok(overdue)
     }
 
     async fn away_until(&self, guest: &GuestId) -> Result<Option<Timestamp>, StoreError> {
@@ -447,7 +473,12 @@ impl PresenceStore for MemoryStore {
     }
 
     async fn clear_away(&self, guest: &GuestId) -> Result<bool, StoreError> {
-        Ok(self.state()?.away.remove(guest).is_some())
+        let mut state = self.state()?;
+        let Some(until) = state.away.remove(guest) else {
+            return Ok(false);
+        };
+        state.away_index.remove(&(until, *guest));
+        Ok(true)
     }
 
     async fn hold_message(

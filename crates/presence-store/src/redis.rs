@@ -10,8 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use duet_auth::{Clock, GuestId, Session, SessionId, SystemClock, Timestamp};
 use fred::prelude::{
-    Builder, Client, ClientLike, Config, Expiration, KeysInterface, ReconnectPolicy,
-    SortedSetsInterface, Value,
+    Builder, Client, ClientLike, Config, KeysInterface, ReconnectPolicy, SortedSetsInterface, Value,
 };
 use fred::types::RespVersion;
 use fred::types::scripts::Script;
@@ -70,10 +69,19 @@ impl RedisStoreConfig {
 ///
 /// The client is built, not connected: call `init().await` (or [`connect`]).
 pub fn client_from_url(url: &str) -> Result<Client, StoreError> {
+    client_builder(url)?
+        .build()
+        .map_err(|e| StoreError::Config(e.to_string()))
+}
+
+/// The fred builder behind [`client_from_url`], for other kinds of clients (the Socket.IO
+/// adapter needs a subscriber client with the same settings).
+pub fn client_builder(url: &str) -> Result<Builder, StoreError> {
     let mut config = Config::from_url(url).map_err(|e| StoreError::Config(e.to_string()))?;
     config.version = RespVersion::RESP3;
     config.fail_fast = true;
-    Builder::from_config(config)
+    let mut builder = Builder::from_config(config);
+    builder
         .with_connection_config(|connection| {
             connection.connection_timeout = Duration::from_secs(2);
             connection.internal_command_timeout = Duration::from_secs(2);
@@ -83,9 +91,8 @@ pub fn client_from_url(url: &str) -> Result<Client, StoreError> {
             performance.default_command_timeout = Duration::from_secs(2);
         })
         // 0 attempts means "retry forever": a node must come back by itself when Redis does.
-        .set_policy(ReconnectPolicy::new_exponential(0, 50, 500, 2))
-        .build()
-        .map_err(|e| StoreError::Config(e.to_string()))
+        .set_policy(ReconnectPolicy::new_exponential(0, 50, 500, 2));
+    Ok(builder)
 }
 
 /// [`client_from_url`], then connects and waits until the client is ready.
@@ -136,6 +143,8 @@ struct Scripts {
     stats: Script,
     hold: Script,
     take_held: Script,
+    set_away: Script,
+    take_overdue_away: Script,
 }
 
 impl RedisStore {
@@ -166,6 +175,8 @@ impl RedisStore {
                 stats: Script::from_lua(lua::STATS),
                 hold: Script::from_lua(lua::HOLD),
                 take_held: Script::from_lua(lua::TAKE_HELD),
+                set_away: Script::from_lua(lua::SET_AWAY),
+                take_overdue_away: Script::from_lua(lua::TAKE_OVERDUE_AWAY),
             }),
         }
     }
@@ -501,33 +512,38 @@ impl PresenceStore for RedisStore {
     }
 
     async fn set_away(&self, guest: &GuestId, until: Timestamp) -> Result<(), StoreError> {
-        let key = self.key(&["away:", &guest.to_string()]);
-        // The record outlives the grace a little so the node ending the chat can still read it.
-        let ttl = until.duration_since(self.now()) + Duration::from_secs(60);
-        let _: Value = self
-            .client
-            .set(
-                key,
-                until.unix_millis(),
-                Some(Expiration::PX(millis(ttl))),
-                None,
-                false,
-            )
+        let keys = vec![self.key(&["away"])];
+        let args = vec![guest.to_string(), until.unix_millis().to_string()];
+        self.run::<Value>(&self.scripts.set_away, keys, args)
             .await
-            .map_err(backend)?;
-        Ok(())
+            .map(drop)
     }
 
     async fn away_until(&self, guest: &GuestId) -> Result<Option<Timestamp>, StoreError> {
-        let key = self.key(&["away:", &guest.to_string()]);
-        let until: Option<i64> = self.client.get(key).await.map_err(backend)?;
-        Ok(until.map(Timestamp::from_unix_millis))
+        let until: Option<f64> = self
+            .client
+            .zscore(self.key(&["away"]), guest.to_string())
+            .await
+            .map_err(backend)?;
+        Ok(until.map(|ms| Timestamp::from_unix_millis(ms as i64)))
     }
 
     async fn clear_away(&self, guest: &GuestId) -> Result<bool, StoreError> {
-        let key = self.key(&["away:", &guest.to_string()]);
-        let removed: i64 = self.client.del(key).await.map_err(backend)?;
+        let removed: i64 = self
+            .client
+            .zrem(self.key(&["away"]), guest.to_string())
+            .await
+            .map_err(backend)?;
         Ok(removed == 1)
+    }
+
+    async fn take_overdue_away(&self, limit: usize) -> Result<Vec<GuestId>, StoreError> {
+        let keys = vec![self.key(&["away"])];
+        let args = vec![self.now().unix_millis().to_string(), limit.to_string()];
+        let guests: Vec<String> = self
+            .run(&self.scripts.take_overdue_away, keys, args)
+            .await?;
+        Ok(guests.iter().filter_map(|g| g.parse().ok()).collect())
     }
 
     async fn hold_message(
@@ -782,7 +798,8 @@ for i, guest in ipairs(guests) do
   local pair_key = ARGV[2] .. 'pair:' .. guest
   if redis.call('GET', pair_key) == ARGV[1] then redis.call('DEL', pair_key) end
   redis.call('SET', ARGV[2] .. 'last:' .. guest, guests[3 - i] .. '|' .. ARGV[4], 'PX', ARGV[3])
-  redis.call('DEL', ARGV[2] .. 'away:' .. guest, ARGV[2] .. 'held:' .. guest)
+  redis.call('ZREM', ARGV[2] .. 'away', guest)
+  redis.call('DEL', ARGV[2] .. 'held:' .. guest)
 end
 return json
 "#;
@@ -793,6 +810,20 @@ if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
+"#;
+
+    /// KEYS: away. ARGV: guest, until_ms.
+    pub(super) const SET_AWAY: &str = r#"
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], 86400000)
+return 1
+"#;
+
+    /// KEYS: away. ARGV: now_ms, limit. The guests whose grace is over, removed.
+    pub(super) const TAKE_OVERDUE_AWAY: &str = r#"
+local overdue = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, guest in ipairs(overdue) do redis.call('ZREM', KEYS[1], guest) end
+return overdue
 "#;
 
     /// KEYS: held. Every held message, oldest first; the list is gone afterwards.

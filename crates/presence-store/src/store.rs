@@ -115,6 +115,10 @@ pub trait PresenceStore: Send + Sync + Debug + 'static {
     /// The guest is back (or gone for good); returns whether it was away.
     async fn clear_away(&self, guest: &GuestId) -> Result<bool, StoreError>;
 
+    /// Removes up to `limit` away marks whose time is up and returns those guests, each to exactly
+    /// one caller cluster-wide, so one node ends each held chat even if the guest's own node died.
+    async fn take_overdue_away(&self, limit: usize) -> Result<Vec<GuestId>, StoreError>;
+
     /// Holds an opaque message for an away guest, in order; `false` when `capacity` messages
     /// are held already (the message is not held).
     async fn hold_message(

@@ -318,8 +318,20 @@ async fn held_messages_come_back_in_order_and_end_with_the_pair(f: Fixture) {
         vec![vec![0, 0xff], vec![1, 0xff], vec![2, 0xff]]
     );
     assert!(ok!(f.store.take_held(&b)).is_empty());
+    assert!(
+        ok!(f.store.take_overdue_away(10)).is_empty(),
+        "the grace is not over"
+    );
     assert!(ok!(f.store.clear_away(&b)));
     assert!(!ok!(f.store.clear_away(&b)));
+    ok!(f
+        .store
+        .set_away(&a, f.now().saturating_add(Duration::from_secs(5))));
+    f.clock.advance(Duration::from_secs(5));
+    assert_eq!(ok!(f.store.take_overdue_away(10)), vec![a]);
+    assert!(ok!(f.store.take_overdue_away(10)).is_empty(), "taken once");
+    assert_eq!(ok!(f.store.away_until(&a)), None);
+    let until = f.now().saturating_add(Duration::from_secs(15));
     ok!(f.store.set_away(&b, until));
     ok!(f.store.hold_message(&b, vec![7], 3));
     ok!(f.store.clear_held(&b));

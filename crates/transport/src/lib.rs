@@ -24,6 +24,8 @@
 //! so the per-IP session budget sees client addresses.
 
 pub mod chat;
+#[cfg(feature = "redis")]
+pub mod cluster;
 mod cors;
 mod error;
 pub mod http;

@@ -895,27 +895,36 @@ impl<A: Adapter> Chat<A> {
             )
             .await;
         }
-        let chat = Arc::clone(&self);
-        let grace = self.settings.resume_grace;
-        tokio::spawn(async move {
-            tokio::time::sleep(grace).await;
-            chat.grace_over(&pair, &me, until).await;
-        });
+        // No timer here: every node sweeps overdue away marks (`upkeep`), so the chat still
+        // ends on time if this node goes down meanwhile.
     }
 
     /// The grace of a dropped guest is over: unless it came back, its chat ends.
-    async fn grace_over(&self, pair: &Pair, guest: &GuestId, until: Timestamp) {
+    async fn grace_over(&self, guest: &GuestId) {
         let store = &self.services.store;
-        match store.away_until(guest).await {
-            Ok(Some(current)) if current == until => {}
-            _ => return,
-        }
         if let Ok(Some(_)) = store.connection(guest).await {
             return;
         }
-        let _ = store.clear_away(guest).await;
-        if let Err(error) = self.end_chat(pair, guest, "disconnected").await {
+        let Ok(Some(pair)) = store.pair_of(guest).await else {
+            return;
+        };
+        if let Err(error) = self.end_chat(&pair, guest, "disconnected").await {
             tracing::error!(code = error.code, guest_id = %guest, "cannot end a held chat");
+        }
+    }
+
+    /// A node died: chats of its guests end (`disconnected`) for their partners.
+    async fn node_died(&self, node: duet_presence_store::DeadNode) {
+        let guests = node.connections.len();
+        tracing::warn!(node_id = %node.node_id, guests, "node died; ending its chats");
+        for connection in node.connections {
+            let guest = connection.guest_id;
+            let _ = self.queue.cancel(&guest).await;
+            if let Ok(Some(pair)) = self.services.store.pair_of(&guest).await
+                && let Err(error) = self.end_chat(&pair, &guest, "disconnected").await
+            {
+                tracing::error!(code = error.code, guest_id = %guest, "cannot end a chat of a dead node");
+            }
         }
     }
 
@@ -975,6 +984,22 @@ impl<A: Adapter> Chat<A> {
             }
             Err(error) => tracing::warn!(%error, "cannot read expired sessions"),
         }
+        match store.take_overdue_away(256).await {
+            Ok(overdue) => {
+                for guest in overdue {
+                    self.grace_over(&guest).await;
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot read overdue away marks"),
+        }
+        match store.claim_dead_nodes().await {
+            Ok(dead) => {
+                for node in dead {
+                    self.node_died(node).await;
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot look for dead nodes"),
+        }
         if tick.is_multiple_of(3) {
             let guests: Vec<GuestId> = self
                 .io()
@@ -994,6 +1019,15 @@ impl<A: Adapter> Chat<A> {
             self.budget.prune();
         }
         self.services.set_connected_sockets(self.local_sockets());
+    }
+
+    /// Disconnects every socket of this node for a drain: to their clients it is a dropped
+    /// connection, so they reconnect (elsewhere, behind a load balancer) and resume their chats
+    /// within the grace.
+    pub async fn close(&self) {
+        if let Some(io) = self.io() {
+            io.close().await;
+        }
     }
 
     /// Sends `event` to every connected guest.

@@ -1,0 +1,138 @@
+// Several duet-server nodes on one Redis: cross-node chat, resume on another node, session
+// deletion from any node, and a node killed with SIGKILL. Needs DUET_TEST_REDIS_URL (skipped
+// without it, except under CI=true where that fails).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, http, newGuest, connect, next, record, ask, pause } from './harness.mjs';
+
+const redisUrl = process.env.DUET_TEST_REDIS_URL;
+const inCi = ['true', '1'].includes(process.env.CI ?? '');
+if (!redisUrl && inCi) throw new Error('CI=true but DUET_TEST_REDIS_URL is not set: the cluster suite must run in CI');
+const skip = redisUrl ? false : 'SKIPPED: set DUET_TEST_REDIS_URL to run the cluster suite';
+
+const prefix = `duet-e2e:${process.pid}:${Date.now()}:`;
+const shared = {
+  DUET_REDIS_URL: redisUrl ?? '',
+  DUET_REDIS_KEY_PREFIX: prefix,
+  DUET_JWT_SECRET: 'cluster-test-secret-cluster-test-secret',
+  DUET_RESUME_GRACE_MS: '3000',
+  DUET_MATCH_INTEREST_WAIT_MS: '300',
+  DUET_SESSION_RATE_LIMIT_PER_MINUTE: '1000',
+};
+let one;
+let two;
+before(async () => {
+  if (skip) return;
+  [one, two] = await Promise.all([startServer({ ...shared, DUET_NODE_ID: 'one' }), startServer({ ...shared, DUET_NODE_ID: 'two' })]);
+});
+after(async () => {
+  await one?.stop();
+  await two?.stop();
+});
+
+async function crossPair() {
+  const a = await newGuest(one, 'Ada');
+  const b = await newGuest(two, 'Bob');
+  const sa = await connect(one, a.token);
+  const sb = await connect(two, b.token);
+  const ma = next(sa, 'user:matched');
+  const mb = next(sb, 'user:matched');
+  await ask(sa, 'user:match', { interests: ['rust'] });
+  await ask(sb, 'user:match', { interests: ['rust'] });
+  return { a, b, sa, sb, ma: await ma, mb: await mb };
+}
+
+test('both nodes are ready on Redis and count each other', { skip }, async () => {
+  const ready = await http(one, 'GET', '/ready');
+  assert.deepEqual(ready.body, { status: 'ready', store: 'redis', adapter: 'redis' });
+  let nodes = 0;
+  for (let i = 0; i < 30 && nodes !== 2; i += 1) {
+    nodes = (await http(two, 'GET', '/api/stats')).body.nodes;
+    if (nodes !== 2) await pause(100);
+  }
+  assert.equal(nodes, 2);
+});
+
+test('guests on different nodes match, chat, send files, signal and leave', { skip }, async () => {
+  const { a, b, sa, sb, ma, mb } = await crossPair();
+  assert.equal(ma.roomId, mb.roomId);
+  assert.equal(ma.partner.username, 'Bob');
+  assert.deepEqual(mb.commonInterests, ['rust']);
+  const got = next(sb, 'chat:message');
+  await ask(sa, 'chat:message', { text: 'across nodes' });
+  assert.equal((await got).text, 'across nodes');
+  const file = Buffer.from('binary across nodes');
+  const gotFile = next(sa, 'chat:message');
+  await ask(sb, 'chat:message', { file: { name: 'f.txt', type: 'text/plain', data: file } });
+  assert.ok(Buffer.from((await gotFile).file.data).equals(file));
+  const offer = next(sb, 'webrtc:offer');
+  await ask(sa, 'webrtc:offer', { sdp: 'v=0' });
+  assert.deepEqual(await offer, { from: a.guest.id, sdp: 'v=0' });
+  const typing = next(sa, 'chat:typing:start');
+  sb.emit('chat:typing:start');
+  assert.deepEqual(await typing, { from: b.guest.id });
+  const cleared = next(sb, 'chat:cleared');
+  await ask(sa, 'chat:clear');
+  assert.equal((await cleared).by, a.guest.id);
+  const ended = next(sb, 'chat:ended');
+  await ask(sa, 'chat:leave');
+  assert.deepEqual(await ended, { roomId: ma.roomId, reason: 'left' });
+  sa.disconnect();
+  sb.disconnect();
+});
+
+test('a guest dropped on one node resumes on the other with held messages in order', { skip }, async () => {
+  const { a, sa, sb, ma } = await crossPair();
+  const away = next(sb, 'chat:partner:away');
+  sa.io.engine.close();
+  await away;
+  await ask(sb, 'chat:message', { text: 'first' });
+  await ask(sb, 'chat:message', { text: 'second' });
+  const back = next(sb, 'chat:partner:back');
+  const seen = [];
+  const { io } = await import('socket.io-client');
+  const again = io(two.url, { auth: { token: a.token }, transports: ['websocket'], reconnection: false, forceNew: true });
+  two.sockets.add(again);
+  again.on('user:matched', (m) => seen.push(['matched', m]));
+  again.on('chat:message', (m) => seen.push(['message', m.text]));
+  await back;
+  await pause(200);
+  assert.equal(seen[0][0], 'matched');
+  assert.equal(seen[0][1].resumed, true);
+  assert.equal(seen[0][1].roomId, ma.roomId);
+  assert.deepEqual(seen.slice(1), [['message', 'first'], ['message', 'second']]);
+  again.disconnect();
+  sb.disconnect();
+});
+
+test('deleting a session on one node disconnects its socket on the other', { skip }, async () => {
+  const { a, sa, sb, ma } = await crossPair();
+  const ended = next(sb, 'chat:ended', 5000);
+  const dropped = next(sa, 'disconnect', 5000);
+  assert.equal((await http(two, 'DELETE', '/api/guest/session', { token: a.token })).status, 204);
+  assert.deepEqual(await ended, { roomId: ma.roomId, reason: 'session_ended' });
+  await dropped;
+  sb.disconnect();
+});
+
+test('a node killed with SIGKILL leaves no ghosts: its guests\u2019 partners hear chat:ended', { skip }, async () => {
+  const victim = await startServer({ ...shared, DUET_NODE_ID: 'victim' });
+  try {
+    const a = await newGuest(victim);
+    const b = await newGuest(one);
+    const sa = await connect(victim, a.token);
+    const sb = await connect(one, b.token);
+    const mb = next(sb, 'user:matched');
+    await ask(sa, 'user:match');
+    await ask(sb, 'user:match');
+    const { roomId } = await mb;
+    const ended = next(sb, 'chat:ended', 15000);
+    const started = Date.now();
+    victim.child.kill('SIGKILL');
+    assert.deepEqual(await ended, { roomId, reason: 'disconnected' });
+    assert.ok(Date.now() - started <= 12000 + 1000, 'within heartbeat TTL + 2 s');
+    sb.disconnect();
+  } finally {
+    await victim.stop();
+  }
+});
