@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::Extension;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -107,7 +108,7 @@ async fn create_session(
     State(services): State<Arc<Services>>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let ip = client_ip(
         &services,
@@ -118,6 +119,14 @@ async fn create_session(
         metrics::counter!(names::SESSION_RATE_LIMITED).increment(1);
         return Err(ApiError::rate_limited(wait));
     }
+    // Checked after the budget: an oversized request still counts against it.
+    let body = body.map_err(|rejection| {
+        ApiError::new(
+            rejection.status(),
+            "PAYLOAD_TOO_LARGE",
+            format!("the body must be at most {MAX_SESSION_BODY_BYTES} bytes"),
+        )
+    })?;
     let username = requested_username(&body)?;
     let now = services.tokens.clock().now();
     let session = Session::start(username, now, services.settings.session_ttl);

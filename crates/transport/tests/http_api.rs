@@ -98,7 +98,7 @@ impl Api {
             .await
             .map(|b| b.to_bytes())
             .unwrap_or_default();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         Answer {
             status,
             headers,
@@ -211,6 +211,10 @@ async fn bad_usernames_and_payloads_are_refused(api: Api) {
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(answer.code(), "INVALID_PAYLOAD", "{body}");
     }
+    let huge = format!(r#"{{"username": "{}"}}"#, "x".repeat(5000));
+    let answer = api.call("POST", "/api/guest/session", None, Some(&huge)).await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE, "{:?}", answer.body);
+    assert_eq!(answer.code(), "PAYLOAD_TOO_LARGE", "{:?}", answer.body);
     let exactly_32 = format!(r#"{{"username": "{}"}}"#, "é".repeat(32));
     let answer = api
         .call("POST", "/api/guest/session", None, Some(&exactly_32))
