@@ -98,7 +98,8 @@ impl Api {
             .await
             .map(|b| b.to_bytes())
             .unwrap_or_default();
-        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         Answer {
             status,
             headers,
@@ -212,8 +213,15 @@ async fn bad_usernames_and_payloads_are_refused(api: Api) {
         assert_eq!(answer.code(), "INVALID_PAYLOAD", "{body}");
     }
     let huge = format!(r#"{{"username": "{}"}}"#, "x".repeat(5000));
-    let answer = api.call("POST", "/api/guest/session", None, Some(&huge)).await;
-    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE, "{:?}", answer.body);
+    let answer = api
+        .call("POST", "/api/guest/session", None, Some(&huge))
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{:?}",
+        answer.body
+    );
     assert_eq!(answer.code(), "PAYLOAD_TOO_LARGE", "{:?}", answer.body);
     let exactly_32 = format!(r#"{{"username": "{}"}}"#, "é".repeat(32));
     let answer = api

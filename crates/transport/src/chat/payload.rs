@@ -466,4 +466,71 @@ mod tests {
         );
         assert_eq!(back.client_id.as_deref(), Some("c"));
     }
+
+    /// Any JSON a client could send, nested a few levels, with long and odd strings.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number)),
+            ".{0,40}".prop_map(serde_json::Value::from),
+            (0usize..3000).prop_map(|n| serde_json::Value::from("x".repeat(n))),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            let keys = prop_oneof![
+                Just("text".to_owned()),
+                Just("file".to_owned()),
+                Just("name".to_owned()),
+                Just("type".to_owned()),
+                Just("data".to_owned()),
+                Just("clientId".to_owned()),
+                Just("interests".to_owned()),
+                Just("sdp".to_owned()),
+                Just("candidate".to_owned()),
+                ".{0,8}",
+            ];
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
+                proptest::collection::vec((keys, inner), 0..6)
+                    .prop_map(|fields| serde_json::Value::Object(fields.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// The decoding boundary of every event: whatever arrives, nothing panics, and what is
+        /// accepted is within the documented bounds.
+        #[test]
+        fn decoding_never_panics_and_accepts_only_documented_shapes(payload in any_json()) {
+            let loose: Loose = serde_json::from_value(payload.clone()).unwrap_or(Loose::Null);
+            if let Some(message) = IncomingMessage::from_loose(&loose)
+                && let Ok(checked) = message.check(1024)
+            {
+                proptest::prop_assert!(checked.text.is_some() || checked.file.is_some());
+                if let Some(text) = &checked.text {
+                    proptest::prop_assert!(text.chars().count() <= MAX_TEXT_CHARS);
+                }
+                proptest::prop_assert!(checked.file.is_none(), "JSON cannot carry a binary attachment");
+            }
+            if let Some(request) = MatchRequest::from_loose(Some(&loose))
+                && let Ok(interests) = request.check()
+            {
+                proptest::prop_assert!(interests.as_slice().len() <= duet_matchmaker::MAX_INTERESTS);
+            }
+            let json = loose.clone().into_json();
+            for kind in [duet_signaling::SignalKind::Offer, duet_signaling::SignalKind::Answer,
+                         duet_signaling::SignalKind::IceCandidate, duet_signaling::SignalKind::Hangup] {
+                if let Ok(duet_signaling::Signal::Offer { sdp } | duet_signaling::Signal::Answer { sdp }) =
+                    duet_signaling::Signal::parse(kind, &json)
+                {
+                    proptest::prop_assert!(sdp.len() <= duet_signaling::MAX_SDP_BYTES);
+                }
+            }
+        }
+    }
 }
