@@ -158,6 +158,14 @@ pub struct Chat<A: Adapter> {
     budget: KeyedBudget<GuestId>,
     io: OnceLock<SocketIo<A>>,
     local_sockets: AtomicU64,
+    /// Disconnect handlers still running (a drain waits for them).
+    disconnecting: AtomicU64,
+    /// Set by [`Chat::close`]: the sockets it disconnects keep their chats through the grace.
+    draining: std::sync::atomic::AtomicBool,
+    /// Pairs whose two guests are both connected to this node, by guest. Their events are
+    /// emitted locally (no Redis round trip), and they keep chatting while Redis is down: no
+    /// other node can change such a pair, since every other node needs Redis to do so.
+    local_pairs: std::sync::Mutex<std::collections::HashMap<GuestId, Pair>>,
 }
 
 impl<A: Adapter> std::fmt::Debug for Chat<A> {
@@ -190,6 +198,9 @@ impl<A: Adapter> Chat<A> {
             budget,
             io: OnceLock::new(),
             local_sockets: AtomicU64::new(0),
+            disconnecting: AtomicU64::new(0),
+            draining: std::sync::atomic::AtomicBool::new(false),
+            local_pairs: std::sync::Mutex::default(),
         });
         let _ = chat.io.set(io.clone());
         let on_connect = Arc::clone(&chat);
@@ -344,6 +355,7 @@ impl<A: Adapter> Chat<A> {
             Vec::new()
         };
         if let Some(pair) = &pair {
+            self.remember_if_local(pair).await;
             let matched = self.matched_payload(pair, &me, context.session_expires_at, true);
             socket.emit("user:matched", &matched).ok();
         }
@@ -397,8 +409,48 @@ impl<A: Adapter> Chat<A> {
 
     async fn emit_to<T: serde::Serialize + ?Sized>(&self, guest: &GuestId, event: &str, data: &T) {
         let Some(io) = self.io() else { return };
-        if let Err(error) = io.to(user_room(guest)).emit(event, data).await {
+        let room = user_room(guest);
+        if self.local_pair(guest).is_some() {
+            // The fast path: the guest is on this node, no need to go through the adapter.
+            if let Err(error) = io.local().to(room).emit(event, data).await {
+                tracing::debug!(%error, event, "local emit failed");
+            }
+        } else if let Err(error) = io.to(room).emit(event, data).await {
             tracing::debug!(%error, event, "emit failed");
+        }
+    }
+
+    fn local_pair(&self, guest: &GuestId) -> Option<Pair> {
+        self.local_pairs.lock().ok()?.get(guest).cloned()
+    }
+
+    /// Remembers `pair` as local when both of its guests are connected to this node.
+    async fn remember_if_local(&self, pair: &Pair) {
+        let store = &self.services.store;
+        for guest in pair.guests() {
+            match store.connection(&guest).await {
+                Ok(Some(c)) if c.node_id == self.services.node_id => {}
+                _ => return,
+            }
+        }
+        self.remember_local(pair);
+    }
+
+    fn remember_local(&self, pair: &Pair) {
+        if let Ok(mut local) = self.local_pairs.lock() {
+            for guest in pair.guests() {
+                local.insert(guest, pair.clone());
+            }
+        }
+    }
+
+    fn forget_local(&self, pair: &Pair) {
+        if let Ok(mut local) = self.local_pairs.lock() {
+            for guest in pair.guests() {
+                if local.get(&guest).is_some_and(|p| p.room_id == pair.room_id) {
+                    local.remove(&guest);
+                }
+            }
         }
     }
 
@@ -617,7 +669,7 @@ impl<A: Adapter> Chat<A> {
                 let partner = pair
                     .partner_of(&context.guest)
                     .ok_or_else(EventError::not_in_chat)?;
-                if self.services.store.away_until(&partner).await?.is_none() {
+                if !self.is_away(&partner).await? {
                     self.emit_to(&partner, event, &json!({"from": context.guest}))
                         .await;
                 }
@@ -646,7 +698,7 @@ impl<A: Adapter> Chat<A> {
                 let partner = duet_signaling::relay_target(pair.partner_of(&context.guest))
                     .ok_or_else(EventError::not_in_chat)?;
                 // Signals are not held for an away partner: a returning initiator offers anew.
-                if self.services.store.away_until(&partner).await?.is_none() {
+                if !self.is_away(&partner).await? {
                     let relayed = signal.relayed(&context.guest.to_string());
                     metrics::counter!(names::RELAYED_BYTES, "event" => event)
                         .increment(relayed.to_string().len() as u64);
@@ -666,11 +718,25 @@ impl<A: Adapter> Chat<A> {
     }
 
     async fn current_pair(&self, guest: &GuestId) -> Result<Pair, EventError> {
-        self.services
-            .store
-            .pair_of(guest)
-            .await?
-            .ok_or_else(EventError::not_in_chat)
+        match self.services.store.pair_of(guest).await {
+            Ok(pair) => pair.ok_or_else(EventError::not_in_chat),
+            Err(error) => match self.local_pair(guest) {
+                Some(pair) => {
+                    tracing::debug!(%error, "store unavailable; the pair is local");
+                    Ok(pair)
+                }
+                None => Err(error.into()),
+            },
+        }
+    }
+
+    /// Whether `partner`'s connection dropped and its chat is held. A local partner is connected
+    /// here, so it is not away even when the store cannot be asked.
+    async fn is_away(&self, partner: &GuestId) -> Result<bool, EventError> {
+        if self.local_pair(partner).is_some() {
+            return Ok(false);
+        }
+        Ok(self.services.store.away_until(partner).await?.is_some())
     }
 
     async fn chat_message(
@@ -699,7 +765,7 @@ impl<A: Adapter> Chat<A> {
             sent_at,
         };
         let store = &self.services.store;
-        if store.away_until(&partner).await?.is_some() {
+        if self.is_away(&partner).await? {
             let held = Held::Message(HeldMessage::from(&outgoing)).encode();
             if !store.hold_message(&partner, held, HELD_MESSAGES).await? {
                 return Err(EventError::partner_away());
@@ -722,7 +788,7 @@ impl<A: Adapter> Chat<A> {
         let cleared = json!({"roomId": pair.room_id, "by": context.guest});
         let store = &self.services.store;
         self.emit_to(&context.guest, "chat:cleared", &cleared).await;
-        if store.away_until(&partner).await?.is_some() {
+        if self.is_away(&partner).await? {
             store.clear_held(&partner).await?;
             let marker = Held::Cleared {
                 room_id: pair.room_id,
@@ -799,7 +865,12 @@ impl<A: Adapter> Chat<A> {
             .with_names(first.username.clone(), second.username.clone())
             .with_common_interests(common);
         match store.create_pair(&pair).await {
-            Ok(true) => {}
+            Ok(true) => {
+                let here = &self.services.node_id;
+                if first.node_id == *here && second.node_id == *here {
+                    self.remember_local(&pair);
+                }
+            }
             Ok(false) => {
                 tracing::warn!(%initiator, %responder, "pairing dropped: a guest is already in a chat");
                 return;
@@ -821,6 +892,7 @@ impl<A: Adapter> Chat<A> {
     /// on return if it is away). Only the first caller for a room does anything.
     async fn end_chat(&self, pair: &Pair, by: &GuestId, reason: &str) -> Result<(), EventError> {
         let store = &self.services.store;
+        self.forget_local(pair);
         let Some(pair) = store.end_pair(&pair.room_id).await? else {
             return Ok(());
         };
@@ -848,10 +920,26 @@ impl<A: Adapter> Chat<A> {
         context: &GuestContext,
         reason: DisconnectReason,
     ) {
+        self.disconnecting.fetch_add(1, Ordering::AcqRel);
         self.local_sockets.fetch_sub(1, Ordering::Relaxed);
+        self.handle_disconnect(socket, context, reason).await;
+        self.disconnecting.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    async fn handle_disconnect(
+        &self,
+        socket: &SocketRef<A>,
+        context: &GuestContext,
+        reason: DisconnectReason,
+    ) {
         metrics::gauge!(names::SOCKETS_CONNECTED).decrement(1.0);
         let store = &self.services.store;
         let me = context.guest;
+        // Whatever comes next, this guest may be elsewhere now: its pair is no longer
+        // certainly local (a resume here makes it local again).
+        if let Some(pair) = self.local_pair(&me) {
+            self.forget_local(&pair);
+        }
         let socket_id = socket.id.to_string();
         match store.unregister_connection(&me, &socket_id).await {
             // Replaced by a newer socket: that one carries on, nothing ends.
@@ -867,10 +955,10 @@ impl<A: Adapter> Chat<A> {
         let Ok(Some(pair)) = store.pair_of(&me).await else {
             return;
         };
-        let on_purpose = matches!(
-            reason,
-            DisconnectReason::ClientNSDisconnect | DisconnectReason::ServerNSDisconnect
-        );
+        let draining = self.draining.load(Ordering::Acquire);
+        let on_purpose = matches!(reason, DisconnectReason::ClientNSDisconnect)
+            || (matches!(reason, DisconnectReason::ServerNSDisconnect) && !draining);
+
         if on_purpose || self.settings.resume_grace.is_zero() {
             let why = if matches!(reason, DisconnectReason::ClientNSDisconnect) {
                 "left"
@@ -1024,9 +1112,25 @@ impl<A: Adapter> Chat<A> {
     /// Disconnects every socket of this node for a drain: to their clients it is a dropped
     /// connection, so they reconnect (elsewhere, behind a load balancer) and resume their chats
     /// within the grace.
+    ///
+    /// Returns once every socket's disconnect handling (holding its chat, telling its partner)
+    /// is done, or after 5 s.
     pub async fn close(&self) {
+        self.draining.store(true, Ordering::Release);
+        // Sockets are disconnected one by one rather than with `SocketIo::close`, which removes
+        // the namespace that the disconnect handlers still emit through.
         if let Some(io) = self.io() {
-            io.close().await;
+            for socket in io.local().sockets() {
+                if let Err(error) = socket.disconnect() {
+                    tracing::debug!(%error, "socket already gone during the drain");
+                }
+            }
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while (self.local_sockets() > 0 || self.disconnecting.load(Ordering::Acquire) > 0)
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
