@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, http, newGuest, connect, next, record, ask, pause, pairUp,
+  startServer, http, newGuest, connect, connectRecording, next, record, ask, pause, pairUp,
 } from './harness.mjs';
 
 let server;
@@ -188,7 +188,7 @@ test('a dropped connection resumes within the grace with held messages in order'
   assert.equal((await ask(sb, 'chat:message', { text: 'two' })).ok, true);
   assert.equal((await ask(sb, 'chat:typing:start')).ok, true, 'typing is not held, not refused');
   const back = next(sb, 'chat:partner:back');
-  const again = await connectCollecting(a.token, ['user:matched', 'chat:message']);
+  const again = await connectRecording(server, a.token, ['user:matched', 'chat:message']);
   assert.deepEqual(await back, { roomId: ma.roomId });
   await pause(200);
   const [matched, ...messages] = again.seen;
@@ -199,19 +199,6 @@ test('a dropped connection resumes within the grace with held messages in order'
   again.socket.disconnect();
   sb.disconnect();
 });
-
-async function connectCollecting(token, events) {
-  const seen = [];
-  const { io } = await import('socket.io-client');
-  const socket = io(server.url, { auth: { token }, transports: ['websocket'], reconnection: false, forceNew: true });
-  server.sockets.add(socket);
-  for (const event of events) socket.on(event, (payload) => seen.push([event, payload]));
-  await new Promise((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('connect_error', reject);
-  });
-  return { socket, seen };
-}
 
 test('after the grace the partner hears chat:ended disconnected', async () => {
   const { sa, sb, ma } = await pairUp(server);
@@ -234,7 +221,7 @@ test('a second socket replaces the first and takes over the chat', async () => {
   const replaced = next(sa, 'session:replaced');
   const closed = next(sa, 'disconnect');
   const partnerNoise = [...['chat:ended', 'chat:partner:away', 'chat:partner:back'].map((e) => [e, record(sb, e)])];
-  const newer = await connectCollecting(a.token, ['user:matched']);
+  const newer = await connectRecording(server, a.token, ['user:matched']);
   assert.deepEqual(await replaced, {});
   await closed;
   await pause(200);

@@ -3,7 +3,7 @@
 // without it, except under CI=true where that fails).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, http, newGuest, connect, next, record, ask, pause } from './harness.mjs';
+import { startServer, http, newGuest, connect, connectRecording, next, ask, pause } from './harness.mjs';
 
 const redisUrl = process.env.DUET_TEST_REDIS_URL;
 const inCi = ['true', '1'].includes(process.env.CI ?? '');
@@ -89,18 +89,13 @@ test('a guest dropped on one node resumes on the other with held messages in ord
   await ask(sb, 'chat:message', { text: 'first' });
   await ask(sb, 'chat:message', { text: 'second' });
   const back = next(sb, 'chat:partner:back');
-  const seen = [];
-  const { io } = await import('socket.io-client');
-  const again = io(two.url, { auth: { token: a.token }, transports: ['websocket'], reconnection: false, forceNew: true });
-  two.sockets.add(again);
-  again.on('user:matched', (m) => seen.push(['matched', m]));
-  again.on('chat:message', (m) => seen.push(['message', m.text]));
+  const { socket: again, seen } = await connectRecording(two, a.token, ['user:matched', 'chat:message']);
   await back;
   await pause(200);
-  assert.equal(seen[0][0], 'matched');
+  assert.equal(seen[0][0], 'user:matched');
   assert.equal(seen[0][1].resumed, true);
   assert.equal(seen[0][1].roomId, ma.roomId);
-  assert.deepEqual(seen.slice(1), [['message', 'first'], ['message', 'second']]);
+  assert.deepEqual(seen.slice(1).map(([event, m]) => [event, m.text]), [['chat:message', 'first'], ['chat:message', 'second']]);
   again.disconnect();
   sb.disconnect();
 });

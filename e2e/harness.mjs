@@ -83,7 +83,7 @@ export async function newGuest(server, username) {
 }
 
 /** A socket for `token`; resolves once connected, rejects with the connect_error message. */
-export function connect(server, token, options = {}) {
+export function connect(server, token, options = {}, beforeConnect = () => {}) {
   const socket = io(server.url, {
     auth: token === undefined ? undefined : { token },
     transports: ['websocket'],
@@ -93,10 +93,24 @@ export function connect(server, token, options = {}) {
     ...options,
   });
   server.sockets.add(socket);
+  beforeConnect(socket);
   return new Promise((resolve, reject) => {
     socket.once('connect', () => resolve(socket));
     socket.once('connect_error', (error) => reject(error));
   });
+}
+
+/**
+ * Connects and records `events` as `[event, payload]` from the very start (events sent during
+ * the handshake, such as a resumed `user:matched`, included).
+ */
+export async function connectRecording(server, token, events) {
+  const seen = [];
+  const record = (socket) => {
+    for (const event of events) socket.on(event, (payload) => seen.push([event, payload]));
+  };
+  const socket = await connect(server, token, {}, record);
+  return { socket, seen };
 }
 
 /** The next `event` on `socket` within `ms`. */
