@@ -145,6 +145,7 @@ struct Scripts {
     take_held: Script,
     set_away: Script,
     take_overdue_away: Script,
+    chat_of: Script,
 }
 
 impl RedisStore {
@@ -177,6 +178,7 @@ impl RedisStore {
                 take_held: Script::from_lua(lua::TAKE_HELD),
                 set_away: Script::from_lua(lua::SET_AWAY),
                 take_overdue_away: Script::from_lua(lua::TAKE_OVERDUE_AWAY),
+                chat_of: Script::from_lua(lua::CHAT_OF),
             }),
         }
     }
@@ -475,6 +477,18 @@ impl PresenceStore for RedisStore {
             .await
             .map_err(backend)?;
         parse(json)
+    }
+
+    async fn chat_of(&self, guest: &GuestId) -> Result<Option<(Pair, bool)>, StoreError> {
+        let gid = guest.to_string();
+        let keys = vec![self.key(&["pair:", &gid]), self.key(&["away"])];
+        let args = vec![self.prefix(), gid];
+        let reply: Vec<String> = self.run(&self.scripts.chat_of, keys, args).await?;
+        let [json, away] = &reply[..] else {
+            return Ok(None);
+        };
+        let pair: Pair = serde_json::from_str(json)?;
+        Ok(Some((pair, away == "1")))
     }
 
     async fn end_pair(&self, room: &RoomId) -> Result<Option<Pair>, StoreError> {
@@ -810,6 +824,21 @@ if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
+"#;
+
+    /// KEYS: pair, away. ARGV: prefix, gid. The pair's json and "1" when the partner is away;
+    /// nothing when the guest is in no pair.
+    pub(super) const CHAT_OF: &str = r#"
+local room = redis.call('GET', KEYS[1])
+if not room then return {} end
+local json = redis.call('GET', ARGV[1] .. 'room:' .. room)
+if not json then return {} end
+local pair = cjson.decode(json)
+local partner = pair['initiator']
+if partner == ARGV[2] then partner = pair['responder'] end
+local away = redis.call('ZSCORE', KEYS[2], partner)
+if away then return { json, '1' } end
+return { json, '0' }
 "#;
 
     /// KEYS: away. ARGV: guest, until_ms.

@@ -101,6 +101,19 @@ pub trait PresenceStore: Send + Sync + Debug + 'static {
     /// either, and returns the pair. Only one caller gets `Some` for a given room.
     async fn end_pair(&self, room: &RoomId) -> Result<Option<Pair>, StoreError>;
 
+    /// The guest's current pair and whether its partner is away, in one call: what relaying a
+    /// message needs. Backends answer it in a single round trip.
+    async fn chat_of(&self, guest: &GuestId) -> Result<Option<(Pair, bool)>, StoreError> {
+        let Some(pair) = self.pair_of(guest).await? else {
+            return Ok(None);
+        };
+        let away = match pair.partner_of(guest) {
+            Some(partner) => self.away_until(&partner).await?.is_some(),
+            None => false,
+        };
+        Ok(Some((pair, away)))
+    }
+
     /// The partner `guest` last parted from, while that memory lasts.
     async fn last_partner(&self, guest: &GuestId) -> Result<Option<GuestId>, StoreError>;
 

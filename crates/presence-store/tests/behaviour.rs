@@ -303,9 +303,12 @@ async fn held_messages_come_back_in_order_and_end_with_the_pair(f: Fixture) {
         ok!(f.store.pair_of(&b)).map(|p| p.responder_name),
         Some("Bob".to_owned())
     );
+    assert_eq!(ok!(f.store.chat_of(&a)), Some((pair.clone(), false)));
     let until = f.now().saturating_add(Duration::from_secs(15));
     ok!(f.store.set_away(&b, until));
     assert_eq!(ok!(f.store.away_until(&b)), Some(until));
+    assert_eq!(ok!(f.store.chat_of(&a)), Some((pair.clone(), true)));
+    assert_eq!(ok!(f.store.chat_of(&b)), Some((pair.clone(), false)));
     for i in 0..3u8 {
         assert!(ok!(f.store.hold_message(&b, vec![i, 0xff], 3)));
     }
@@ -338,6 +341,7 @@ async fn held_messages_come_back_in_order_and_end_with_the_pair(f: Fixture) {
     assert!(ok!(f.store.take_held(&b)).is_empty());
     ok!(f.store.hold_message(&b, vec![8], 3));
     ok!(f.store.end_pair(&pair.room_id));
+    assert_eq!(ok!(f.store.chat_of(&a)), None);
     assert_eq!(ok!(f.store.away_until(&b)), None);
     assert!(ok!(f.store.take_held(&b)).is_empty());
 }

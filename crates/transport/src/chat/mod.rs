@@ -659,17 +659,14 @@ impl<A: Adapter> Chat<A> {
                 Ok(Value::Null)
             }
             "chat:leave" => {
-                let pair = self.current_pair(&context.guest).await?;
+                let (pair, _, _) = self.current_chat(&context.guest).await?;
                 self.end_chat(&pair, &context.guest, "left").await?;
                 Ok(Value::Null)
             }
             "chat:clear" => self.clear(context).await,
             "chat:typing:start" | "chat:typing:stop" => {
-                let pair = self.current_pair(&context.guest).await?;
-                let partner = pair
-                    .partner_of(&context.guest)
-                    .ok_or_else(EventError::not_in_chat)?;
-                if !self.is_away(&partner).await? {
+                let (_, partner, away) = self.current_chat(&context.guest).await?;
+                if !away {
                     self.emit_to(&partner, event, &json!({"from": context.guest}))
                         .await;
                 }
@@ -694,11 +691,11 @@ impl<A: Adapter> Chat<A> {
                     "PAYLOAD_TOO_LARGE" => EventError::too_large(e.to_string()),
                     _ => EventError::invalid(e.to_string()),
                 })?;
-                let pair = self.current_pair(&context.guest).await?;
-                let partner = duet_signaling::relay_target(pair.partner_of(&context.guest))
+                let (_, partner, away) = self.current_chat(&context.guest).await?;
+                let partner = duet_signaling::relay_target(Some(partner))
                     .ok_or_else(EventError::not_in_chat)?;
                 // Signals are not held for an away partner: a returning initiator offers anew.
-                if !self.is_away(&partner).await? {
+                if !away {
                     let relayed = signal.relayed(&context.guest.to_string());
                     metrics::counter!(names::RELAYED_BYTES, "event" => event)
                         .increment(relayed.to_string().len() as u64);
@@ -717,26 +714,25 @@ impl<A: Adapter> Chat<A> {
         }
     }
 
-    async fn current_pair(&self, guest: &GuestId) -> Result<Pair, EventError> {
-        match self.services.store.pair_of(guest).await {
-            Ok(pair) => pair.ok_or_else(EventError::not_in_chat),
-            Err(error) => match self.local_pair(guest) {
-                Some(pair) => {
-                    tracing::debug!(%error, "store unavailable; the pair is local");
-                    Ok(pair)
-                }
-                None => Err(error.into()),
-            },
+    /// The guest's chat: the pair, the partner, and whether the partner is away.
+    ///
+    /// A pair whose two guests are on this node is answered from memory without asking the
+    /// store (the relay's fast path, and what keeps such pairs chatting while Redis is down);
+    /// any other pair costs one store call.
+    async fn current_chat(&self, guest: &GuestId) -> Result<(Pair, GuestId, bool), EventError> {
+        if let Some(pair) = self.local_pair(guest)
+            && let Some(partner) = pair.partner_of(guest)
+        {
+            return Ok((pair, partner, false));
         }
-    }
-
-    /// Whether `partner`'s connection dropped and its chat is held. A local partner is connected
-    /// here, so it is not away even when the store cannot be asked.
-    async fn is_away(&self, partner: &GuestId) -> Result<bool, EventError> {
-        if self.local_pair(partner).is_some() {
-            return Ok(false);
-        }
-        Ok(self.services.store.away_until(partner).await?.is_some())
+        let (pair, away) = self
+            .services
+            .store
+            .chat_of(guest)
+            .await?
+            .ok_or_else(EventError::not_in_chat)?;
+        let partner = pair.partner_of(guest).ok_or_else(EventError::not_in_chat)?;
+        Ok((pair, partner, away))
     }
 
     async fn chat_message(
@@ -745,10 +741,7 @@ impl<A: Adapter> Chat<A> {
         message: IncomingMessage,
     ) -> Result<Value, EventError> {
         let message = message.check(self.settings.max_file_bytes)?;
-        let pair = self.current_pair(&context.guest).await?;
-        let partner = pair
-            .partner_of(&context.guest)
-            .ok_or_else(EventError::not_in_chat)?;
+        let (pair, partner, away) = self.current_chat(&context.guest).await?;
         let sent_at = self.now();
         let outgoing = OutgoingMessage {
             id: uuid::Uuid::new_v4().to_string(),
@@ -765,7 +758,7 @@ impl<A: Adapter> Chat<A> {
             sent_at,
         };
         let store = &self.services.store;
-        if self.is_away(&partner).await? {
+        if away {
             let held = Held::Message(HeldMessage::from(&outgoing)).encode();
             if !store.hold_message(&partner, held, HELD_MESSAGES).await? {
                 return Err(EventError::partner_away());
@@ -781,14 +774,11 @@ impl<A: Adapter> Chat<A> {
     }
 
     async fn clear(&self, context: &GuestContext) -> Result<Value, EventError> {
-        let pair = self.current_pair(&context.guest).await?;
-        let partner = pair
-            .partner_of(&context.guest)
-            .ok_or_else(EventError::not_in_chat)?;
+        let (pair, partner, away) = self.current_chat(&context.guest).await?;
         let cleared = json!({"roomId": pair.room_id, "by": context.guest});
         let store = &self.services.store;
         self.emit_to(&context.guest, "chat:cleared", &cleared).await;
-        if self.is_away(&partner).await? {
+        if away {
             store.clear_held(&partner).await?;
             let marker = Held::Cleared {
                 room_id: pair.room_id,
