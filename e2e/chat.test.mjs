@@ -289,3 +289,21 @@ test('the per-guest budget refuses with RATE_LIMITED and keeps the connection', 
     await limited.stop();
   }
 });
+
+test('more than 100 messages for an away partner: PARTNER_AWAY', async () => {
+  const roomy = await startServer({ DUET_RATE_LIMIT_MAX: '1000', DUET_RESUME_GRACE_MS: '20000' });
+  try {
+    const { sa, sb } = await pairUp(roomy);
+    const away = next(sb, 'chat:partner:away');
+    sa.io.engine.close();
+    await away;
+    for (let i = 0; i < 100; i += 1) {
+      assert.equal((await ask(sb, 'chat:message', { text: `held ${i}` })).ok, true);
+    }
+    const refused = await ask(sb, 'chat:message', { text: 'one too many' });
+    assert.equal(refused.error.code, 'PARTNER_AWAY');
+    sb.disconnect();
+  } finally {
+    await roomy.stop();
+  }
+});

@@ -88,6 +88,8 @@ test('a Redis outage: local pairs keep chatting, the rest fails fast, and all re
     assert.equal(created.status, 500);
     assert.equal(created.body.error.code, 'INTERNAL');
     assert.ok(Date.now() - started < 3000, 'fails fast');
+    const internal = await ask(sa, 'user:match');
+    assert.equal(internal.error.code, 'INTERNAL', 'an event that needs Redis fails fast');
     const ready = await http(node, 'GET', '/ready');
     assert.equal(ready.status, 503);
     assert.equal(ready.body.status, 'degraded');
