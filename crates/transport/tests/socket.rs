@@ -20,6 +20,7 @@ struct Node {
     address: SocketAddr,
     tokens: TokenService,
     store: Arc<dyn PresenceStore>,
+    chat: Arc<Chat<socketioxide::adapter::LocalAdapter>>,
 }
 
 async fn start(settings: ChatSettings) -> Node {
@@ -35,7 +36,8 @@ async fn start(settings: ChatSettings) -> Node {
     let (chat, ()) = Chat::attach(Arc::clone(&services), queue, settings, &io);
     // Dropping the handles detaches the tasks; they run for the rest of the test.
     let _ = chat.spawn_background();
-    let app = duet_transport::http::router(services).layer(layer);
+    let _ = services.spawn_maintenance();
+    let app = duet_transport::http::router(Arc::clone(&services)).layer(layer);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -51,6 +53,7 @@ async fn start(settings: ChatSettings) -> Node {
         address,
         tokens,
         store,
+        chat,
     }
 }
 
@@ -283,4 +286,36 @@ async fn refusals_come_as_acks_or_app_error_in_the_documented_order() {
             .as_u64()
             .is_some_and(|ms| ms > 0)
     );
+}
+
+#[tokio::test]
+async fn the_server_api_reaches_guests_and_counts_them() {
+    let node = start(ChatSettings::default()).await;
+    let (token, guest) = node.guest("Ada").await;
+    let (mut ada, _) = Client::open(&node, json!({"token": token})).await;
+    let guest: duet_auth::GuestId = guest.parse().unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        node.chat
+            .send_to_user(&guest, "notice", &json!({"hello": 1}))
+            .await
+    );
+    assert_eq!(ada.event("notice").await, json!({"hello": 1}));
+    let stranger = duet_auth::GuestId::random();
+    assert!(
+        !node
+            .chat
+            .send_to_user(&stranger, "notice", &json!({}))
+            .await
+    );
+    node.chat
+        .broadcast("announcement", &json!({"text": "maintenance at noon"}))
+        .await;
+    assert_eq!(
+        ada.event("announcement").await,
+        json!({"text": "maintenance at noon"})
+    );
+    let stats = node.chat.stats().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stats.presence.online_guests, 1);
+    assert_eq!(stats.presence.total_sessions, 1);
+    assert_eq!(node.chat.local_sockets(), 1);
 }
