@@ -36,7 +36,7 @@ async fn start(settings: ChatSettings) -> Node {
     let (chat, ()) = Chat::attach(Arc::clone(&services), queue, settings, &io);
     // Dropping the handles detaches the tasks; they run for the rest of the test.
     let _ = chat.spawn_background();
-    let _ = services.spawn_maintenance();
+    drop(services.spawn_maintenance());
     let app = duet_transport::http::router(Arc::clone(&services)).layer(layer);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
