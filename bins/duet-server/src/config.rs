@@ -17,8 +17,9 @@ pub(crate) struct Config {
     #[arg(long, env = "DUET_PORT", default_value_t = 3000)]
     pub(crate) port: u16,
 
-    /// `production` refuses to start without a strong `DUET_JWT_SECRET`.
-    #[arg(long = "env", env = "DUET_ENV", value_enum, default_value_t = Environment::Development)]
+    /// `production` refuses to start without a strong `DUET_JWT_SECRET`; any other value (`test`,
+    /// `staging`, …) behaves as `development`.
+    #[arg(long = "env", env = "DUET_ENV", default_value = "development", value_parser = parse_environment)]
     pub(crate) environment: Environment,
 
     /// HS256 signing secret, at least 32 bytes. Unset in development: a random one per process.
@@ -94,7 +95,7 @@ pub(crate) struct Config {
     pub(crate) node_id: Option<String>,
 
     /// Log format.
-    #[arg(long, env = "DUET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    #[arg(long, env = "DUET_LOG_FORMAT", value_enum, ignore_case = true, default_value_t = LogFormat::Pretty)]
     pub(crate) log_format: LogFormat,
 
     /// Take client IPs from `X-Forwarded-For` (only behind a proxy you trust).
@@ -106,8 +107,17 @@ pub(crate) struct Config {
     pub(crate) shutdown_timeout_ms: u64,
 }
 
+/// `DUET_ENV`, case-insensitively: `production`, or anything else.
+fn parse_environment(value: &str) -> Result<Environment, std::convert::Infallible> {
+    Ok(if value.trim().eq_ignore_ascii_case("production") {
+        Environment::Production
+    } else {
+        Environment::Development
+    })
+}
+
 /// `DUET_ENV`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Environment {
     /// Lenient: a random JWT secret is generated when none is given.
     Development,
@@ -198,6 +208,11 @@ mod tests {
         let good = parse(&["--env", "production", "--jwt-secret", &"x".repeat(32)]);
         assert_eq!(good.jwt_secret().map(|s| s.len()), Ok(32));
         assert_eq!(parse(&[]).jwt_secret().map(|s| s.len()), Ok(64));
+        assert!(parse(&["--env", "Production"]).jwt_secret().is_err());
+        assert_eq!(
+            parse(&["--env", "test"]).environment,
+            Environment::Development
+        );
     }
 
     #[test]
