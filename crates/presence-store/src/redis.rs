@@ -465,18 +465,8 @@ impl PresenceStore for RedisStore {
     }
 
     async fn pair_of(&self, guest: &GuestId) -> Result<Option<Pair>, StoreError> {
-        let room: Option<String> = self
-            .client
-            .get(self.key(&["pair:", &guest.to_string()]))
-            .await
-            .map_err(backend)?;
-        let Some(room) = room else { return Ok(None) };
-        let json: Option<String> = self
-            .client
-            .get(self.key(&["room:", &room]))
-            .await
-            .map_err(backend)?;
-        parse(json)
+        // One script reads the guest's room and the room's pair in a single round trip.
+        Ok(self.chat_of(guest).await?.map(|(pair, _)| pair))
     }
 
     async fn chat_of(&self, guest: &GuestId) -> Result<Option<(Pair, bool)>, StoreError> {

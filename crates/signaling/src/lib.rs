@@ -20,8 +20,9 @@
 //! assert!(matches!(offer, Signal::Offer { .. }));
 //!
 //! // Only the partner may receive it, whatever the client asked for.
-//! assert_eq!(relay_target(Some("bob")), Some("bob"));
-//! assert_eq!(relay_target::<&str>(None), None);
+//! assert_eq!(relay_target("ada", Some(["ada", "bob"])), Some("bob"));
+//! assert_eq!(relay_target("eve", Some(["ada", "bob"])), None);
+//! assert_eq!(relay_target("ada", None), None);
 //!
 //! let ice = IceConfig::from_lists("stun:stun.example.org:3478", "turn:turn.example.org:3478", Some("s3cret"));
 //! let servers = ice.servers_for("guest-1", 1_800_000_000);
@@ -204,10 +205,15 @@ impl Signal {
     }
 }
 
-/// Who receives a signal: the sender's current partner, or nobody. The client's payload has no
-/// say: any `to`, `room` or `target` field it sends is ignored by construction.
-pub fn relay_target<G>(current_partner: Option<G>) -> Option<G> {
-    current_partner
+/// Who receives a signal from `sender`: the other guest of its current pair, or nobody (no
+/// pair, or a pair `sender` is not in). The client's payload has no say: any `to`, `room` or
+/// `target` field it sends is ignored by construction.
+pub fn relay_target<G: PartialEq + Copy>(sender: G, pair: Option<[G; 2]>) -> Option<G> {
+    match pair? {
+        [a, b] if a == sender && b != sender => Some(b),
+        [a, b] if b == sender && a != sender => Some(a),
+        _ => None,
+    }
 }
 
 /// An `RTCIceServer`: `{"urls", "username"?, "credential"?}`.
@@ -382,6 +388,15 @@ mod tests {
                 .map(|e| e.code()),
             Some("PAYLOAD_TOO_LARGE")
         );
+    }
+
+    #[test]
+    fn only_the_senders_partner_is_a_target() {
+        assert_eq!(relay_target(1, Some([1, 2])), Some(2));
+        assert_eq!(relay_target(2, Some([1, 2])), Some(1));
+        assert_eq!(relay_target(3, Some([1, 2])), None, "not in the pair");
+        assert_eq!(relay_target(1, Some([1, 1])), None, "never to itself");
+        assert_eq!(relay_target(1, None), None, "no pair");
     }
 
     #[test]

@@ -2,25 +2,29 @@
 
 use super::*;
 
+/// Every client event of protocol.md §2 (anything else goes to the fallback).
+const EVENTS: [&str; 12] = [
+    "user:match",
+    "user:match:cancel",
+    "chat:leave",
+    "chat:message",
+    "chat:clear",
+    "chat:typing:start",
+    "chat:typing:stop",
+    "webrtc:offer",
+    "webrtc:answer",
+    "webrtc:ice-candidate",
+    "webrtc:hangup",
+    "webrtc:ice-servers",
+];
+
 impl<A: Adapter> Chat<A> {
     pub(super) fn register_events(
         self: &Arc<Self>,
         socket: &SocketRef<A>,
         context: &Arc<GuestContext>,
     ) {
-        let with_payload: [&'static str; 3] =
-            ["webrtc:offer", "webrtc:answer", "webrtc:ice-candidate"];
-        // Payloads on these are ignored, absent or not.
-        let without_payload: [&'static str; 7] = [
-            "webrtc:hangup",
-            "user:match:cancel",
-            "chat:leave",
-            "chat:clear",
-            "chat:typing:start",
-            "chat:typing:stop",
-            "webrtc:ice-servers",
-        ];
-        for event in with_payload {
+        for event in EVENTS {
             let chat = Arc::clone(self);
             let context = Arc::clone(context);
             socket.on(
@@ -29,54 +33,16 @@ impl<A: Adapter> Chat<A> {
                     let chat = Arc::clone(&chat);
                     async move {
                         let respond = chat.responder(&socket, event, reply);
-                        let data = data.map(Loose::into_json).map_err(drop);
-                        chat.admit(&context, Inbound::Event(event, data, respond));
-                    }
-                },
-            );
-        }
-        for event in without_payload {
-            let chat = Arc::clone(self);
-            let context = Arc::clone(context);
-            socket.on(event, move |socket: SocketRef<A>, reply: Reply<A>| {
-                let chat = Arc::clone(&chat);
-                async move {
-                    let respond = chat.responder(&socket, event, reply);
-                    chat.admit(&context, Inbound::Event(event, Ok(Value::Null), respond));
-                }
-            });
-        }
-        {
-            let chat = Arc::clone(self);
-            let context = Arc::clone(context);
-            socket.on(
-                "chat:message",
-                move |socket: SocketRef<A>, TryData(data): TryData<Loose>, reply: Reply<A>| {
-                    let chat = Arc::clone(&chat);
-                    async move {
-                        let respond = chat.responder(&socket, "chat:message", reply);
-                        let message = data
-                            .ok()
-                            .as_ref()
-                            .and_then(IncomingMessage::from_loose)
-                            .ok_or(());
-                        chat.admit(&context, Inbound::Message(message, respond));
-                    }
-                },
-            );
-        }
-        {
-            let chat = Arc::clone(self);
-            let context = Arc::clone(context);
-            socket.on(
-                "user:match",
-                move |socket: SocketRef<A>, TryData(data): TryData<Loose>, reply: Reply<A>| {
-                    let chat = Arc::clone(&chat);
-                    async move {
-                        let respond = chat.responder(&socket, "user:match", reply);
-                        // No payload at all decodes as an error: it means "no interests".
-                        let request = MatchRequest::from_loose(data.ok().as_ref()).ok_or(());
-                        chat.admit(&context, Inbound::Match(request, respond));
+                        // No payload at all fails to decode: that is `None`, not an error yet.
+                        let payload = data.ok();
+                        chat.admit(
+                            &context,
+                            Inbound {
+                                event,
+                                payload,
+                                respond,
+                            },
+                        );
                     }
                 },
             );
@@ -127,7 +93,7 @@ impl<A: Adapter> Chat<A> {
         socket: &SocketRef<A>,
         event: &'static str,
         reply: Reply<A>,
-    ) -> Box<dyn FnOnce(Result<Value, EventError>) + Send> {
+    ) -> Respond {
         let socket = socket.clone();
         Box::new(move |result| match result {
             Ok(fields) => {
@@ -147,14 +113,14 @@ impl<A: Adapter> Chat<A> {
         if let Err(wait) = self.budget.check(&context.guest) {
             metrics::counter!(names::RATE_LIMITED).increment(1);
             let wait_ms = u64::try_from(wait.as_millis().max(1)).unwrap_or(u64::MAX);
-            inbound.respond(Err(EventError::rate_limited(wait_ms)));
+            (inbound.respond)(Err(EventError::rate_limited(wait_ms)));
             return;
         }
         if let Err(
             mpsc::error::TrySendError::Full(inbound) | mpsc::error::TrySendError::Closed(inbound),
         ) = context.inbox.try_send(inbound)
         {
-            inbound.respond(Err(EventError::rate_limited(1000)));
+            (inbound.respond)(Err(EventError::rate_limited(1000)));
         }
     }
 
@@ -179,32 +145,38 @@ impl<A: Adapter> Chat<A> {
         });
     }
 
+    /// Checks the payload's shape for its event, then runs the event.
     pub(super) async fn handle(&self, context: &GuestContext, inbound: Inbound) {
-        match inbound {
-            Inbound::Message(data, respond) => {
-                let result = match data {
-                    Ok(message) => self.chat_message(context, message).await,
-                    Err(()) => Err(EventError::invalid(
+        let Inbound {
+            event,
+            payload,
+            respond,
+        } = inbound;
+        match event {
+            "chat:message" => {
+                let result = match payload.as_ref().and_then(IncomingMessage::from_loose) {
+                    Some(message) => self.chat_message(context, message).await,
+                    None => Err(EventError::invalid(
                         "chat:message needs {text?, file?, clientId?}",
                     )),
                 };
                 respond(result);
             }
-            Inbound::Match(data, respond) => match data {
-                Ok(request) => self.user_match(context, request, respond).await,
-                Err(()) => respond(Err(EventError::invalid(
+            "user:match" => match MatchRequest::from_loose(payload.as_ref()) {
+                Some(request) => self.user_match(context, request, respond).await,
+                None => respond(Err(EventError::invalid(
                     "user:match takes {interests?: [string]}",
                 ))),
             },
-            Inbound::Event(event, data, respond) => {
-                let result = match data {
-                    Ok(data) => self.simple_event(context, event, data).await,
-                    Err(()) => Err(EventError::invalid(format!(
-                        "{event} payload is not of the documented shape"
-                    ))),
+            "webrtc:offer" | "webrtc:answer" | "webrtc:ice-candidate" => {
+                let result = match payload {
+                    Some(payload) => self.simple_event(context, event, payload.into_json()).await,
+                    None => Err(EventError::invalid(format!("{event} needs a payload"))),
                 };
                 respond(result);
             }
+            // The other events take no payload and ignore whatever comes with them.
+            _ => respond(self.simple_event(context, event, Value::Null).await),
         }
     }
 
@@ -252,8 +224,8 @@ impl<A: Adapter> Chat<A> {
                     "PAYLOAD_TOO_LARGE" => EventError::too_large(e.to_string()),
                     _ => EventError::invalid(e.to_string()),
                 })?;
-                let (_, partner, away) = self.current_chat(&context.guest).await?;
-                let partner = duet_signaling::relay_target(Some(partner))
+                let (pair, _, away) = self.current_chat(&context.guest).await?;
+                let partner = duet_signaling::relay_target(context.guest, Some(pair.guests()))
                     .ok_or_else(EventError::not_in_chat)?;
                 // Signals are not held for an away partner: a returning initiator offers anew.
                 if !away {
@@ -361,7 +333,7 @@ impl<A: Adapter> Chat<A> {
         &self,
         context: &GuestContext,
         request: MatchRequest,
-        respond: Box<dyn FnOnce(Result<Value, EventError>) + Send>,
+        respond: Respond,
     ) {
         let outcome = async {
             let interests = request.check()?;
@@ -471,15 +443,5 @@ impl<A: Adapter> Chat<A> {
                 .await?;
         }
         Ok(())
-    }
-}
-
-impl Inbound {
-    pub(super) fn respond(self, result: Result<Value, EventError>) {
-        match self {
-            Self::Match(_, respond) | Self::Event(_, _, respond) | Self::Message(_, respond) => {
-                respond(result)
-            }
-        }
     }
 }

@@ -126,21 +126,15 @@ struct GuestContext {
     inbox: mpsc::Sender<Inbound>,
 }
 
-/// One event waiting for its socket's task.
-enum Inbound {
-    Match(
-        Result<MatchRequest, ()>,
-        Box<dyn FnOnce(Result<Value, EventError>) + Send>,
-    ),
-    Event(
-        &'static str,
-        Result<Value, ()>,
-        Box<dyn FnOnce(Result<Value, EventError>) + Send>,
-    ),
-    Message(
-        Result<IncomingMessage, ()>,
-        Box<dyn FnOnce(Result<Value, EventError>) + Send>,
-    ),
+/// How an event is answered: with its ack, or with `app:error`.
+type Respond = Box<dyn FnOnce(Result<Value, EventError>) + Send>;
+
+/// One event waiting for its socket's task: its name, its payload (`None` when the client sent
+/// none), and how to answer it. The payload is checked in the task, after the rate limit.
+struct Inbound {
+    event: &'static str,
+    payload: Option<Loose>,
+    respond: Respond,
 }
 
 /// The refusal a client sees as `connect_error`: its message is exactly the code.
