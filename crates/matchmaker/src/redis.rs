@@ -1,22 +1,39 @@
 //! `RedisQueue`: the match queue shared by every node of a cluster (feature `redis`).
 //!
 //! The state is a few sorted sets scored by wait order (one per interest, two for random pairing)
-//! or by deadline (waits ending, tickets expiring), plus one hash per ticket. It changes only
+//! or by deadline (waits ending, tickets expiring), plus one string per ticket. It changes only
 //! inside Lua scripts, so two nodes can never pair the same guest twice, and finding a partner
 //! reads the front of a few sorted sets instead of scanning the queue.
+//!
+//! Enqueues are gathered into batches: while a script call is in flight, the enqueues that arrive
+//! wait for the next call, which carries all of them. Redis runs a batch as it would run the same
+//! enqueues one by one, and a busy node pays Redis's per-call cost (parsing, starting the script,
+//! a network round trip) once per batch instead of once per guest.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use duet_auth::{Clock, GuestId, SystemClock, Timestamp};
 use fred::prelude::{Client, KeysInterface, SortedSetsInterface};
 use fred::types::scripts::Script;
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::error::QueueError;
 use crate::interests::Interests;
 use crate::model::{DueWork, Enqueued, MatchConfig, Pairing, Ticket, Waiter};
 use crate::queue::MatchQueue;
+
+/// The most enqueues one script call carries: a batch keeps Redis busy for well under a
+/// millisecond, so other clients' commands are not held up.
+const MAX_BATCH: usize = 64;
+
+/// Batches sent before the first one's answer is back: two keep Redis working while an answer
+/// travels back and the next batch gathers.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// How long a ticket's key outlives the ticket's expiry (see [`Core::common_args`]).
+const TICKET_KEY_SLACK_MS: i64 = 60_000;
 
 /// Settings of a [`RedisQueue`] beyond the pairing policy.
 #[derive(Debug, Clone)]
@@ -42,13 +59,24 @@ impl RedisQueueConfig {
 }
 
 /// The match queue on Redis.
+///
+/// Use it inside a Tokio runtime (as fred requires): the first enqueue starts the task that sends
+/// enqueue batches, and that task ends when the last clone of the queue is dropped.
 #[derive(Clone)]
 pub struct RedisQueue {
+    core: Arc<Core>,
+    /// Where enqueues wait for the next batch; the sending task starts with the first enqueue.
+    enqueues: Arc<OnceLock<mpsc::UnboundedSender<PendingEnqueue>>>,
+}
+
+/// What every call needs; the batching task holds this and not the queue itself, so dropping
+/// the last queue closes the channel and ends the task.
+struct Core {
     client: Client,
     prefix: Arc<str>,
-    config: Arc<MatchConfig>,
+    config: MatchConfig,
     clock: Arc<dyn Clock>,
-    scripts: Arc<Scripts>,
+    scripts: Scripts,
 }
 
 struct Scripts {
@@ -58,11 +86,17 @@ struct Scripts {
     run_due: Script,
 }
 
+/// One enqueue waiting for its batch: the script's three arguments and where the answer goes.
+struct PendingEnqueue {
+    args: [String; 3],
+    answer: oneshot::Sender<Result<Enqueued, QueueError>>,
+}
+
 impl std::fmt::Debug for RedisQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisQueue")
-            .field("key_prefix", &self.prefix)
-            .field("config", &self.config)
+            .field("key_prefix", &self.core.prefix)
+            .field("config", &self.core.config)
             .finish_non_exhaustive()
     }
 }
@@ -71,8 +105,8 @@ fn backend(error: fred::error::Error) -> QueueError {
     QueueError::Backend(Box::new(error))
 }
 
-fn millis(duration: Duration) -> String {
-    duration.as_millis().to_string()
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl RedisQueue {
@@ -90,27 +124,52 @@ impl RedisQueue {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let script = |body: &str| Script::from_lua(format!("{}\n{body}", lua::HELPERS));
-        Self {
+        let core = Core {
             client,
             prefix: redis.key_prefix.into(),
-            config: Arc::new(config),
+            config,
             clock,
-            scripts: Arc::new(Scripts {
+            scripts: Scripts {
                 enqueue: script(lua::ENQUEUE),
                 cancel: script(lua::CANCEL),
                 refresh: script(lua::REFRESH),
                 run_due: script(lua::RUN_DUE),
-            }),
+            },
+        };
+        Self {
+            core: Arc::new(core),
+            enqueues: Arc::new(OnceLock::new()),
         }
     }
 
-    /// Arguments every script starts with: prefix, now, interest wait, ticket lifetime.
+    /// The channel to the batching task, starting the task on first use.
+    fn enqueue_channel(&self) -> &mpsc::UnboundedSender<PendingEnqueue> {
+        self.enqueues.get_or_init(|| {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            tokio::spawn(send_enqueue_batches(Arc::clone(&self.core), receiver));
+            sender
+        })
+    }
+}
+
+impl Core {
+    /// Arguments every script starts with: key prefix, now, the interest wait, when a wait
+    /// starting now ends, when a ticket written now expires, and the lifetime of its key (all in
+    /// milliseconds). The sums are made here: numbers Lua turns into text go through `printf`,
+    /// which was a tenth of Redis's time per pair.
     fn common_args(&self, now: Timestamp) -> Vec<String> {
+        let now = now.unix_millis();
+        let wait = millis(self.config.interest_wait);
+        let ttl = millis(self.config.effective_ticket_ttl());
         vec![
             self.prefix.to_string(),
-            now.unix_millis().to_string(),
-            millis(self.config.interest_wait),
-            millis(self.config.effective_ticket_ttl()),
+            now.to_string(),
+            wait.to_string(),
+            now.saturating_add(wait).to_string(),
+            now.saturating_add(ttl).to_string(),
+            // Ticket keys outlive their expiry a little, so the node that expires them can
+            // still read them.
+            ttl.saturating_add(TICKET_KEY_SLACK_MS).to_string(),
         ]
     }
 
@@ -120,6 +179,92 @@ impl RedisQueue {
             .await
             .map_err(backend)
     }
+
+    /// Runs one batch of enqueues in one script call and answers each of them.
+    async fn enqueue_batch(&self, batch: Vec<PendingEnqueue>) {
+        let mut args = self.common_args(self.clock.now());
+        args.reserve(batch.len() * 3);
+        for pending in &batch {
+            args.extend(pending.args.iter().cloned());
+        }
+        let reply: Result<Vec<String>, _> = self
+            .scripts
+            .enqueue
+            .evalsha_with_reload(&self.client, Vec::<String>::new(), args)
+            .await;
+        match reply {
+            Ok(reply) => {
+                let mut rest = reply.as_slice();
+                for pending in batch {
+                    let answer = next_enqueue_answer(&mut rest)
+                        .ok_or_else(|| QueueError::Corrupt(format!("enqueue answered {reply:?}")));
+                    // A caller that stopped waiting has nobody to tell; its guest still waits.
+                    let _ = pending.answer.send(answer.and_then(|a| a));
+                }
+            }
+            Err(error) => {
+                for pending in batch {
+                    let _ = pending
+                        .answer
+                        .send(Err(QueueError::Backend(Box::new(error.clone()))));
+                }
+            }
+        }
+    }
+}
+
+/// Sends enqueues in batches until every queue handle is gone. A batch is gathered only once a
+/// slot is free, so the enqueues that arrive while the slots are busy travel together.
+async fn send_enqueue_batches(
+    core: Arc<Core>,
+    mut pending: mpsc::UnboundedReceiver<PendingEnqueue>,
+) {
+    let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
+    loop {
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        if pending.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
+        }
+        let core = Arc::clone(&core);
+        tokio::spawn(async move {
+            core.enqueue_batch(batch).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Reads one ticket's answer off the front of an enqueue reply: `waiting`, `already`, `paired`
+/// and the two tickets' fields, or `error` and Redis's message. `None` when the reply ends early
+/// or has an unknown tag; `Some(Err)` when the script failed for this ticket or a paired ticket
+/// cannot be read.
+fn next_enqueue_answer(rest: &mut &[String]) -> Option<Result<Enqueued, QueueError>> {
+    let (tag, tail) = rest.split_first()?;
+    let answer = match tag.as_str() {
+        "waiting" => {
+            *rest = tail;
+            Ok(Enqueued::Waiting)
+        }
+        "already" => {
+            *rest = tail;
+            Ok(Enqueued::AlreadyWaiting)
+        }
+        "paired" if tail.len() >= 8 => {
+            *rest = &tail[8..];
+            pairing(&tail[..4], &tail[4..8]).map(Enqueued::Paired)
+        }
+        "error" => {
+            let (message, tail) = tail.split_first()?;
+            *rest = tail;
+            Err(QueueError::Backend(
+                format!("the enqueue script failed: {message}").into(),
+            ))
+        }
+        _ => return None,
+    };
+    Some(answer)
 }
 
 /// Reads `gid, seq, since, interests-json` from `fields`.
@@ -163,44 +308,41 @@ fn interests_json(interests: &Interests) -> Result<String, QueueError> {
 #[async_trait]
 impl MatchQueue for RedisQueue {
     fn config(&self) -> &MatchConfig {
-        &self.config
+        &self.core.config
     }
 
     fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
+        &self.core.clock
     }
 
     async fn enqueue(&self, ticket: Ticket) -> Result<Enqueued, QueueError> {
-        let mut args = self.common_args(self.clock.now());
-        args.push(ticket.guest.to_string());
-        args.push(
+        let args = [
+            ticket.guest.to_string(),
             ticket
                 .last_partner
                 .map(|g| g.to_string())
                 .unwrap_or_default(),
-        );
-        args.push(interests_json(&ticket.interests)?);
-        let reply = self.run(&self.scripts.enqueue, args).await?;
-        match reply.first().map(String::as_str) {
-            Some("waiting") => Ok(Enqueued::Waiting),
-            Some("already") => Ok(Enqueued::AlreadyWaiting),
-            Some("paired") if reply.len() == 9 => {
-                Ok(Enqueued::Paired(pairing(&reply[1..5], &reply[5..9])?))
-            }
-            _ => Err(QueueError::Corrupt(format!("enqueue answered {reply:?}"))),
-        }
+            interests_json(&ticket.interests)?,
+        ];
+        let (answer, answered) = oneshot::channel();
+        // Only when the runtime that ran the first enqueue has shut down.
+        let stopped = || QueueError::Backend("the enqueue batching task has stopped".into());
+        self.enqueue_channel()
+            .send(PendingEnqueue { args, answer })
+            .map_err(|_| stopped())?;
+        answered.await.map_err(|_| stopped())?
     }
 
     async fn cancel(&self, guest: &GuestId) -> Result<bool, QueueError> {
-        let mut args = self.common_args(self.clock.now());
+        let mut args = self.core.common_args(self.core.clock.now());
         args.push(guest.to_string());
-        let reply = self.run(&self.scripts.cancel, args).await?;
+        let reply = self.core.run(&self.core.scripts.cancel, args).await?;
         Ok(reply.first().is_some_and(|r| r == "1"))
     }
 
     async fn is_waiting(&self, guest: &GuestId) -> Result<bool, QueueError> {
-        let key = format!("{}t:{guest}", self.prefix);
-        let exists: i64 = self.client.exists(key).await.map_err(backend)?;
+        let key = format!("{}t:{guest}", self.core.prefix);
+        let exists: i64 = self.core.client.exists(key).await.map_err(backend)?;
         Ok(exists == 1)
     }
 
@@ -208,25 +350,32 @@ impl MatchQueue for RedisQueue {
         if guests.is_empty() {
             return Ok(());
         }
-        let mut args = self.common_args(self.clock.now());
+        let mut args = self.core.common_args(self.core.clock.now());
         args.extend(guests.iter().map(GuestId::to_string));
-        self.run(&self.scripts.refresh, args).await.map(drop)
+        self.core
+            .run(&self.core.scripts.refresh, args)
+            .await
+            .map(drop)
     }
 
     async fn waiting_count(&self) -> Result<u64, QueueError> {
         // Every ticket is either still in its interest wait (`due`) or past it (`exp`).
         let (fresh, settled): (i64, i64) = tokio::try_join!(
-            self.client.zcard::<i64, _>(format!("{}due", self.prefix)),
-            self.client.zcard::<i64, _>(format!("{}exp", self.prefix)),
+            self.core
+                .client
+                .zcard::<i64, _>(format!("{}due", self.core.prefix)),
+            self.core
+                .client
+                .zcard::<i64, _>(format!("{}exp", self.core.prefix)),
         )
         .map_err(backend)?;
         Ok(u64::try_from(fresh + settled).unwrap_or(0))
     }
 
     async fn run_due(&self, limit: usize) -> Result<DueWork, QueueError> {
-        let mut args = self.common_args(self.clock.now());
+        let mut args = self.core.common_args(self.core.clock.now());
         args.push(limit.to_string());
-        let reply = self.run(&self.scripts.run_due, args).await?;
+        let reply = self.core.run(&self.core.scripts.run_due, args).await?;
         // "P" + 8 fields per pairing, "E" + guest id per expired ticket.
         let mut work = DueWork::default();
         let mut rest = reply.as_slice();
@@ -250,68 +399,92 @@ impl MatchQueue for RedisQueue {
     }
 }
 
-/// The Lua side. ARGV always starts with prefix, now (ms), interest wait (ms), ticket TTL (ms).
+/// The Lua side. ARGV always starts with the six [`Core::common_args`].
 ///
-/// Layout: `t:<gid>` hash per ticket (seq, since, last, ints, exp, phase, member), with a TTL;
-/// lines `i:<interest>`, `open` and `settled` are sorted sets of members `<gid>|<last partner>`
-/// scored by wait order, so a scan needs no lookup to apply the recent-partner rule; `due`
-/// (waits ending) and `exp` (tickets expiring) score guest ids by deadline, and every ticket is
-/// in exactly one of them, so their sizes add up to the number waiting. `seq`, one integer, is
-/// the only key that never expires: wait order must survive idle periods. Sorted sets carry no TTL:
-/// Redis deletes them when they empty, and an entry whose ticket vanished is cleaned up by the
-/// first script that meets it. Every redis.call costs about a microsecond, so the scripts make
-/// as few as they can.
+/// Layout: `t:<gid>` is a string per ticket, `seq|since|expires|phase|last partner|interests
+/// json`, with a TTL (one `SET … PX` to write, one `GETDEL` to take: a hash needed four calls);
+/// lines `i:<interest>`, `open` and `settled` are sorted sets scored by wait order, of members
+/// `<gid>|<last partner>|<seq>`, so a scan reads members only (no scores to format and parse)
+/// and applies the recent-partner rule without a lookup; `due` (waits ending) and `exp`
+/// (tickets expiring) score guest ids by deadline, and every ticket is in exactly one of them,
+/// so their sizes add up to the number waiting. `seq`, one integer, is the only key that never
+/// expires: wait order must survive idle periods. Sorted sets carry no TTL: Redis deletes them
+/// when they empty, and an entry whose ticket vanished is cleaned up by the first script that
+/// meets it. Every redis.call costs about a microsecond, so the scripts make as few as they can
+/// (docs/benchmarks.md has the measurements).
 mod lua {
     /// Shared functions: reading and removing tickets, and finding a partner.
     pub(super) const HELPERS: &str = r#"
-local P, NOW, WAIT, TTL = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
--- Ticket hashes outlive their TTL a little, so the node that expires them can still read them.
-local SLACK = 60000
+local P, NOW_TEXT, WAIT_END, EXPIRES, TICKET_PX = ARGV[1], ARGV[2], ARGV[4], ARGV[5], ARGV[6]
+local NOW, WAIT = tonumber(NOW_TEXT), tonumber(ARGV[3])
+
+local function ticket_key(gid) return P .. 't:' .. gid end
+
+local function ticket_text(seq, since, expires, phase, last, ints_json)
+  return table.concat({ seq, since, expires, phase, last, ints_json }, '|')
+end
+
+-- A ticket's fields, or nil when the text is missing (or not one of ours).
+local function parse_ticket(text)
+  if not text then return nil end
+  local seq, since, expires, phase, last, ints_json =
+    string.match(text, '^(%d+)|(%-?%d+)|(%-?%d+)|(%a+)|([^|]*)|(.*)$')
+  if not seq then return nil end
+  return { seq = seq, since = since, expires = expires, phase = phase,
+           last = last, ints = ints_json }
+end
+
+local function read_ticket(gid)
+  return parse_ticket(redis.call('GET', ticket_key(gid)))
+end
 
 -- Removes a ticket everywhere; returns {gid, seq, since, interests-json} or nil.
 local function take(gid)
-  local t = P .. 't:' .. gid
-  local f = redis.call('HMGET', t, 'seq', 'since', 'ints', 'phase', 'member')
-  if not f[1] then return nil end
-  redis.call('DEL', t)
-  local interests = cjson.decode(f[3])
-  local member = f[5]
+  local t = parse_ticket(redis.call('GETDEL', ticket_key(gid)))
+  if not t then return nil end
+  local interests = cjson.decode(t.ints)
+  local member = gid .. '|' .. t.last .. '|' .. t.seq
   for _, interest in ipairs(interests) do
     redis.call('ZREM', P .. 'i:' .. interest, member)
   end
-  if f[4] == 'fresh' then
+  if t.phase == 'fresh' then
     redis.call('ZREM', P .. 'due', gid)
   else
     redis.call('ZREM', P .. 'exp', gid)
   end
   if #interests == 0 then
     redis.call('ZREM', P .. 'open', member)
-  elseif f[4] == 'settled' then
+  elseif t.phase == 'settled' then
     redis.call('ZREM', P .. 'settled', member)
   end
-  return { gid, f[1], f[2], f[3] }
+  return { gid, t.seq, t.since, t.ints }
 end
 
+-- Reads a line from its head: one entry first, as the head is nearly always eligible, and the
+-- next fifteen only when it is not (a longer range costs several times more). Bounds are text:
+-- a Lua number passed to redis.call is formatted with printf, which costs more than the call.
+local SCAN_RANGES = { { '0', '0', 1 }, { '1', '15', 15 } }
+
 -- The oldest member of a line that `me` may pair with, and the oldest recent partner in it,
--- each as {gid, seq, member, line}.
+-- each as {gid, seq, member, line}. Members are `<gid>|<last partner>|<seq>`.
 local function scan(key, me, last)
-  local best, recent = nil, nil
-  local items = redis.call('ZRANGE', key, 0, 15, 'WITHSCORES')
-  for k = 1, #items, 2 do
-    local member = items[k]
-    local bar = string.find(member, '|', 1, true)
-    local g, glast = string.sub(member, 1, bar - 1), string.sub(member, bar + 1)
-    if g ~= me then
-      local entry = { g, tonumber(items[k + 1]), member, key }
-      if g == last or glast == me then
-        if not recent then recent = entry end
-      else
-        best = entry
-        break
+  local recent = nil
+  for _, range in ipairs(SCAN_RANGES) do
+    local items = redis.call('ZRANGE', key, range[1], range[2])
+    for _, member in ipairs(items) do
+      local g, glast, seq = string.match(member, '^([^|]*)|([^|]*)|(%d+)$')
+      if g and g ~= me then
+        local entry = { g, tonumber(seq), member, key }
+        if g == last or glast == me then
+          if not recent then recent = entry end
+        else
+          return entry, recent
+        end
       end
     end
+    if #items < range[3] then break end
   end
-  return best, recent
+  return nil, recent
 end
 
 local function older(a, b)
@@ -342,8 +515,8 @@ local function find(me, last, interests, settled, since)
   end
   if best then return best end
   if not recent then return nil end
-  local other_since = tonumber(redis.call('HGET', P .. 't:' .. recent[1], 'since'))
-  if other_since and since + WAIT <= NOW and other_since + WAIT <= NOW then return recent end
+  local other = read_ticket(recent[1])
+  if other and since + WAIT <= NOW and tonumber(other.since) + WAIT <= NOW then return recent end
   return nil
 end
 
@@ -361,87 +534,104 @@ local function take_partner(me, last, interests, settled, since)
 end
 "#;
 
-    /// ARGV[5..]: gid, last partner or "", interests json.
+    /// ARGV[7..]: a batch of enqueues, three arguments each: gid, last partner or "", interests
+    /// json. Answers each in order: `waiting`, `already`, `paired` and both tickets' fields, or
+    /// `error` and a message.
     pub(super) const ENQUEUE: &str = r#"
-local me, last, ints_json = ARGV[5], ARGV[6], ARGV[7]
-local t = P .. 't:' .. me
-if redis.call('EXISTS', t) == 1 then return { 'already' } end
-local interests = cjson.decode(ints_json)
-local settled = (#interests == 0) or WAIT == 0
-local other = take_partner(me, last, interests, settled, NOW)
-if other then
-  -- The newcomer waited least; a sequence number just above its partner's says so without
-  -- spending an INCR.
-  local mine = tostring(tonumber(other[2]) + 1)
-  return { 'paired', other[1], other[2], other[3], other[4], me, mine, tostring(NOW), ints_json }
+local function enqueue(me, last, ints_json)
+  local t = ticket_key(me)
+  if redis.call('EXISTS', t) == 1 then return { 'already' } end
+  local interests = cjson.decode(ints_json)
+  local settled = (#interests == 0) or WAIT == 0
+  local other = take_partner(me, last, interests, settled, NOW)
+  if other then
+    -- The newcomer waited least; a sequence number just above its partner's says so without
+    -- spending an INCR.
+    local mine = tostring(tonumber(other[2]) + 1)
+    return { 'paired', other[1], other[2], other[3], other[4], me, mine, NOW_TEXT, ints_json }
+  end
+  local seq = tostring(redis.call('INCR', P .. 'seq'))
+  local member = me .. '|' .. last .. '|' .. seq
+  for _, interest in ipairs(interests) do
+    redis.call('ZADD', P .. 'i:' .. interest, seq, member)
+  end
+  local phase = 'fresh'
+  if #interests == 0 then
+    redis.call('ZADD', P .. 'open', seq, member)
+  elseif settled then
+    phase = 'settled'
+    redis.call('ZADD', P .. 'settled', seq, member)
+  end
+  if phase == 'fresh' then
+    redis.call('ZADD', P .. 'due', WAIT_END, me)
+  else
+    redis.call('ZADD', P .. 'exp', EXPIRES, me)
+  end
+  redis.call('SET', t, ticket_text(seq, NOW_TEXT, EXPIRES, phase, last, ints_json), 'PX', TICKET_PX)
+  return { 'waiting' }
 end
-local seq = redis.call('INCR', P .. 'seq')
-local member = me .. '|' .. last
-for _, interest in ipairs(interests) do
-  redis.call('ZADD', P .. 'i:' .. interest, seq, member)
+
+-- A failing enqueue answers `error` and a message, and the batch goes on: an error thrown out
+-- of the script would lose the answers of the enqueues before it, whose effects stay.
+local out = {}
+for k = 7, #ARGV, 3 do
+  local ok, answer = pcall(enqueue, ARGV[k], ARGV[k + 1], ARGV[k + 2])
+  if not ok then
+    local message = type(answer) == 'table' and answer.err or tostring(answer)
+    answer = { 'error', message }
+  end
+  for _, v in ipairs(answer) do table.insert(out, v) end
 end
-local phase = 'fresh'
-if #interests == 0 then
-  redis.call('ZADD', P .. 'open', seq, member)
-elseif settled then
-  phase = 'settled'
-  redis.call('ZADD', P .. 'settled', seq, member)
-end
-if phase == 'fresh' then
-  redis.call('ZADD', P .. 'due', NOW + WAIT, me)
-else
-  redis.call('ZADD', P .. 'exp', NOW + TTL, me)
-end
-redis.call('HSET', t, 'seq', seq, 'since', NOW, 'last', last, 'ints', ints_json, 'exp', NOW + TTL,
-  'phase', phase, 'member', member)
-redis.call('PEXPIRE', t, TTL + SLACK)
-return { 'waiting' }
+return out
 "#;
 
-    /// ARGV[5]: gid.
+    /// ARGV[7]: gid.
     pub(super) const CANCEL: &str = r#"
-if take(ARGV[5]) then return { '1' } end
+if take(ARGV[7]) then return { '1' } end
 return { '0' }
 "#;
 
-    /// ARGV[5..]: gids.
+    /// ARGV[7..]: gids.
     pub(super) const REFRESH: &str = r#"
-for k = 5, #ARGV do
-  local t = P .. 't:' .. ARGV[k]
-  if redis.call('EXISTS', t) == 1 then
-    redis.call('HSET', t, 'exp', NOW + TTL)
-    redis.call('PEXPIRE', t, TTL + SLACK)
+for k = 7, #ARGV do
+  local g = ARGV[k]
+  local t = read_ticket(g)
+  if t then
+    redis.call('SET', ticket_key(g), ticket_text(t.seq, t.since, EXPIRES, t.phase, t.last, t.ints),
+      'PX', TICKET_PX)
   end
 end
 return {}
 "#;
 
-    /// ARGV[5]: limit. Returns "P" + two tickets' fields per pairing, "E" + gid per expiry.
+    /// ARGV[7]: limit. Returns "P" + two tickets' fields per pairing, "E" + gid per expiry.
     pub(super) const RUN_DUE: &str = r#"
-local limit = tonumber(ARGV[5])
+local limit = tonumber(ARGV[7])
 local out = {}
 local handled = 0
-local due = redis.call('ZRANGEBYSCORE', P .. 'due', '-inf', NOW, 'LIMIT', 0, limit)
+local due = redis.call('ZRANGEBYSCORE', P .. 'due', '-inf', NOW_TEXT, 'LIMIT', 0, limit)
 -- Waits that end at the same millisecond are handled in wait order, as sorted-set ties would
 -- otherwise go by member name.
 local order = {}
 for _, g in ipairs(due) do
-  order[g] = tonumber(redis.call('HGET', P .. 't:' .. g, 'seq')) or 0
+  local t = read_ticket(g)
+  order[g] = t and tonumber(t.seq) or 0
 end
 table.sort(due, function(a, b) return order[a] < order[b] end)
 for _, g in ipairs(due) do
   handled = handled + 1
   redis.call('ZREM', P .. 'due', g)
-  local t = P .. 't:' .. g
-  local f = redis.call('HMGET', t, 'seq', 'since', 'last', 'ints', 'exp', 'member')
-  if f[1] then
-    local interests = cjson.decode(f[4])
-    redis.call('HSET', t, 'phase', 'settled')
+  -- Read again: pairing an earlier guest of this batch may have taken this one.
+  local t = read_ticket(g)
+  if t then
+    local interests = cjson.decode(t.ints)
+    redis.call('SET', ticket_key(g), ticket_text(t.seq, t.since, t.expires, 'settled', t.last, t.ints),
+      'KEEPTTL')
     if #interests > 0 then
-      redis.call('ZADD', P .. 'settled', f[1], f[6])
+      redis.call('ZADD', P .. 'settled', t.seq, g .. '|' .. t.last .. '|' .. t.seq)
     end
-    redis.call('ZADD', P .. 'exp', f[5], g)
-    local other = take_partner(g, f[3], interests, true, tonumber(f[2]))
+    redis.call('ZADD', P .. 'exp', t.expires, g)
+    local other = take_partner(g, t.last, interests, true, tonumber(t.since))
     if other then
       local mine = take(g)
       if mine then
@@ -453,11 +643,11 @@ for _, g in ipairs(due) do
   end
 end
 if handled < limit then
-  local expiring = redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', NOW, 'LIMIT', 0, limit - handled)
+  local expiring = redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', NOW_TEXT, 'LIMIT', 0, limit - handled)
   for _, g in ipairs(expiring) do
-    local exp = tonumber(redis.call('HGET', P .. 't:' .. g, 'exp'))
-    if exp and exp > NOW then
-      redis.call('ZADD', P .. 'exp', exp, g)
+    local t = read_ticket(g)
+    if t and tonumber(t.expires) > NOW then
+      redis.call('ZADD', P .. 'exp', t.expires, g)
     else
       if not take(g) then redis.call('ZREM', P .. 'exp', g) end
       table.insert(out, 'E')
