@@ -3,7 +3,7 @@
 // without it, except under CI=true where that fails).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, http, newGuest, connect, connectRecording, next, ask, pause } from './harness.mjs';
+import { startServer, http, newGuest, connect, connectRecording, next, ask, pause, removeRedisKeys } from './harness.mjs';
 
 const redisUrl = process.env.DUET_TEST_REDIS_URL;
 const inCi = ['true', '1'].includes(process.env.CI ?? '');
@@ -28,6 +28,7 @@ before(async () => {
 after(async () => {
   await one?.stop();
   await two?.stop();
+  if (!skip) await removeRedisKeys(redisUrl, prefix);
 });
 
 async function crossPair() {

@@ -2,6 +2,7 @@
 // socket.io-client sockets, and wait for events with timeouts (never sleeps as assertions).
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { io } from 'socket.io-client';
@@ -154,4 +155,42 @@ export async function pairUp(server, interests = []) {
   await ask(sa, 'user:match', { interests });
   await ask(sb, 'user:match', { interests });
   return { a, b, sa, sb, ma: await matchedA, mb: await matchedB };
+}
+
+// Deletes every key under `prefix` on the Redis at `url` (redis://[user:password@]host[:port][/db]),
+// so the suites leave nothing behind in a Redis that serves run after run. One connection, one
+// script (SCAN and UNLINK); resolves to the number of keys removed.
+export function removeRedisKeys(url, prefix) {
+  const target = new URL(url);
+  const command = (...args) => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+  const script = `local cursor, removed = '0', 0
+    repeat
+      local page = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)
+      cursor = page[1]
+      for _, key in ipairs(page[2]) do removed = removed + redis.call('UNLINK', key) end
+    until cursor == '0'
+    return removed`;
+  const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+  const commands = [];
+  if (target.password) commands.push(command('AUTH', decodeURIComponent(target.username) || 'default', decodeURIComponent(target.password)));
+  const db = target.pathname.replace(/^\//, '');
+  if (db) commands.push(command('SELECT', db));
+  commands.push(command('EVAL', script, '0', pattern));
+  return new Promise((resolve, reject) => {
+    const socket = net.createConnection({ host: target.hostname, port: Number(target.port || 6379) });
+    let replies = '';
+    socket.setTimeout(10_000, () => socket.destroy(new Error('Redis did not answer within 10 s')));
+    socket.on('connect', () => socket.write(commands.join('')));
+    socket.on('data', (chunk) => {
+      replies += chunk.toString();
+      if (!replies.endsWith('\r\n')) return;
+      const lines = replies.split('\r\n').filter(Boolean);
+      if (lines.length < commands.length) return;
+      socket.end();
+      const failed = lines.find((line) => line.startsWith('-'));
+      if (failed) reject(new Error(`Redis refused: ${failed.slice(1)}`));
+      else resolve(Number(lines[lines.length - 1].slice(1)));
+    });
+    socket.on('error', reject);
+  });
 }

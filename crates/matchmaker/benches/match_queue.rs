@@ -5,8 +5,9 @@
 //!   without. One iteration is one pair; the `Waitlist` is driven directly, on one core.
 //! - `match_queue/join_and_cancel/100k_waiting`: a guest joins and cancels.
 //! - `memory_queue/enqueue_pair/100k_waiting`: the same through `MemoryQueue` (mutex, async).
-//! - `redis_queue/enqueue_pair/64_concurrent`: pairs per second on a real Redis from one node,
-//!   64 tasks in flight (needs `DUET_TEST_REDIS_URL` or a Redis on 127.0.0.1:6379).
+//! - `redis_queue/enqueue_pair/64_concurrent[/100k_waiting]`: pairs per second on a real Redis
+//!   from one node, 64 tasks in flight, in an empty queue or beside 100 K waiting guests (needs
+//!   `DUET_TEST_REDIS_URL` or a Redis on 127.0.0.1:6379; the benchmark's keys are removed after).
 
 // criterion's macros generate undocumented functions.
 #![allow(missing_docs)]
@@ -150,6 +151,9 @@ fn redis_url() -> Option<String> {
         .or_else(|| Some("redis://127.0.0.1:6379".to_owned()))
 }
 
+/// Pairs in flight at once on the Redis queue, as on a busy node.
+const IN_FLIGHT: usize = 64;
+
 fn redis_benches(c: &mut Criterion) {
     let Some(url) = redis_url() else { return };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -161,55 +165,87 @@ fn redis_benches(c: &mut Criterion) {
         eprintln!("redis_queue benches SKIPPED: no Redis at {url}");
         return;
     };
-    let prefix = format!("duet-bench:{}:", std::process::id());
-    let queue = Arc::new(RedisQueue::new(
-        client,
-        MatchConfig::default(),
-        RedisQueueConfig::default().with_key_prefix(prefix),
-    ));
-    const IN_FLIGHT: usize = 64;
     let mut group = c.benchmark_group("redis_queue");
     group.throughput(Throughput::Elements(IN_FLIGHT as u64));
     group.measurement_time(Duration::from_secs(10));
-    group.bench_function("enqueue_pair/64_concurrent/3_of_1000_interests", |b| {
-        // One iteration is one pair for each of the 64 tasks. Every task works through its own
-        // pairs one after the other, so 64 stay in flight until the end, as on a busy node;
-        // waiting for all 64 after every pair would leave Redis idle at each round's end.
-        b.iter_custom(|iterations| {
-            let mut rng = StdRng::seed_from_u64(iterations);
-            let workloads: Vec<Vec<(Ticket, Ticket)>> = (0..IN_FLIGHT)
-                .map(|_| {
-                    (0..iterations)
-                        .map(|_| stream_pair(&mut rng, true))
-                        .collect()
-                })
-                .collect();
-            let queue = Arc::clone(&queue);
-            runtime.block_on(async move {
-                let start = Instant::now();
-                let tasks: Vec<_> = workloads
-                    .into_iter()
-                    .map(|pairs| {
-                        let queue = Arc::clone(&queue);
-                        tokio::spawn(async move {
-                            for (first, second) in pairs {
-                                let _ = queue.enqueue(first).await;
-                                let _ = queue.enqueue(second).await;
-                            }
-                        })
-                    })
-                    .collect();
-                for task in tasks {
-                    let _ = task.await;
-                }
-                // A guest sometimes pairs with another task's guest and leaves one waiting; a
-                // later guest sharing an interest takes it. The queue stays near-empty either
-                // way, so every iteration measures the same thing.
-                start.elapsed()
-            })
+    for waiting in [0, 100_000] {
+        let prefix = format!("duet-bench:{}:{waiting}:", std::process::id());
+        let queue = Arc::new(RedisQueue::new(
+            client.clone(),
+            MatchConfig::default(),
+            RedisQueueConfig::default().with_key_prefix(prefix.clone()),
+        ));
+        runtime.block_on(fill_backlog(&queue, waiting));
+        let name = match waiting {
+            0 => "enqueue_pair/64_concurrent/3_of_1000_interests".to_owned(),
+            n => format!(
+                "enqueue_pair/64_concurrent/{}k_waiting/3_of_1000_interests",
+                n / 1000
+            ),
+        };
+        group.bench_function(name, |b| {
+            b.iter_custom(|iterations| runtime.block_on(pairs_in_flight(&queue, iterations)));
         });
-    });
+        drop(queue);
+        // The backlog would otherwise stay in Redis: its sorted sets carry no TTL.
+        if let Err(error) = duet_test_support::remove_redis_keys(&url, &prefix) {
+            eprintln!("could not remove the benchmark's keys under {prefix}: {error}");
+        }
+    }
     group.finish();
+}
+
+/// Makes `waiting` guests wait, each with an interest of its own, 64 enqueues at a time.
+async fn fill_backlog(queue: &Arc<RedisQueue>, waiting: usize) {
+    let tasks: Vec<_> = (0..IN_FLIGHT)
+        .map(|task| {
+            let queue = Arc::clone(queue);
+            tokio::spawn(async move {
+                for j in (task..waiting).step_by(IN_FLIGHT) {
+                    if let Err(error) = queue.enqueue(backlog_ticket(j)).await {
+                        panic!("filling the backlog: {error}");
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
+/// One iteration is one pair for each of the 64 tasks. Every task works through its own pairs
+/// one after the other, so 64 stay in flight until the end, as on a busy node; waiting for all
+/// 64 after every pair would leave Redis idle at each round's end.
+async fn pairs_in_flight(queue: &Arc<RedisQueue>, iterations: u64) -> Duration {
+    let mut rng = StdRng::seed_from_u64(iterations);
+    let workloads: Vec<Vec<(Ticket, Ticket)>> = (0..IN_FLIGHT)
+        .map(|_| {
+            (0..iterations)
+                .map(|_| stream_pair(&mut rng, true))
+                .collect()
+        })
+        .collect();
+    let start = Instant::now();
+    let tasks: Vec<_> = workloads
+        .into_iter()
+        .map(|pairs| {
+            let queue = Arc::clone(queue);
+            tokio::spawn(async move {
+                for (first, second) in pairs {
+                    let _ = queue.enqueue(first).await;
+                    let _ = queue.enqueue(second).await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        let _ = task.await;
+    }
+    // A guest sometimes pairs with another task's guest and leaves one waiting; a later guest
+    // sharing an interest takes it. The queue stays near its starting size either way, so every
+    // iteration measures the same thing.
+    start.elapsed()
 }
 
 criterion_group! {

@@ -14,6 +14,8 @@ const TTL: Duration = Duration::from_secs(120);
 struct Fixture {
     queue: Arc<dyn MatchQueue>,
     clock: ManualClock,
+    /// Removes the Redis queue's keys when the test ends.
+    _redis_keys: Option<duet_test_support::RedisKeysCleanup>,
 }
 
 fn config() -> MatchConfig {
@@ -28,6 +30,7 @@ async fn memory_fixture() -> Fixture {
     Fixture {
         queue: Arc::new(queue),
         clock,
+        _redis_keys: None,
     }
 }
 
@@ -39,11 +42,13 @@ async fn redis_fixture(test: &str) -> Option<Fixture> {
         .await
         .unwrap_or_else(|e| panic!("cannot reach Redis at {url}: {e}"));
     let clock = ManualClock::new();
-    let redis = RedisQueueConfig::default().with_key_prefix(duet_test_support::unique_prefix(test));
+    let keys = duet_test_support::RedisKeysCleanup::unique(url, test);
+    let redis = RedisQueueConfig::default().with_key_prefix(keys.prefix());
     let queue = RedisQueue::with_clock(client, config(), redis, Arc::new(clock.clone()));
     Some(Fixture {
         queue: Arc::new(queue),
         clock,
+        _redis_keys: Some(keys),
     })
 }
 

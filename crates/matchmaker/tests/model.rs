@@ -265,10 +265,11 @@ proptest! {
             use duet_matchmaker::{RedisQueue, RedisQueueConfig};
             let client = duet_presence_store::connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
             let clock = ManualClock::starting_at(Timestamp::from_unix_millis(1_000_000));
-            let prefix = duet_test_support::unique_prefix("model");
-            let redis = RedisQueueConfig::default().with_key_prefix(prefix);
+            let keys = duet_test_support::RedisKeysCleanup::unique(url, "model");
+            let redis = RedisQueueConfig::default().with_key_prefix(keys.prefix());
             let queue = RedisQueue::with_clock(client, config(), redis, Arc::new(clock.clone()));
             check(ops, Arc::new(queue), clock).await;
+            drop(keys);
         });
     }
 }

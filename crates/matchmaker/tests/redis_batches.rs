@@ -19,6 +19,8 @@ struct Fixture {
     queue: RedisQueue,
     client: Client,
     prefix: String,
+    /// Removes the queue's keys when the test ends.
+    _keys: duet_test_support::RedisKeysCleanup,
 }
 
 async fn fixture(test: &str) -> Option<Fixture> {
@@ -26,7 +28,8 @@ async fn fixture(test: &str) -> Option<Fixture> {
     let client = duet_presence_store::connect(&url)
         .await
         .unwrap_or_else(|e| panic!("cannot reach Redis at {url}: {e}"));
-    let prefix = duet_test_support::unique_prefix(test);
+    let keys = duet_test_support::RedisKeysCleanup::unique(url, test);
+    let prefix = keys.prefix().to_owned();
     let queue = RedisQueue::with_clock(
         client.clone(),
         MatchConfig::default(),
@@ -37,6 +40,7 @@ async fn fixture(test: &str) -> Option<Fixture> {
         queue,
         client,
         prefix,
+        _keys: keys,
     })
 }
 

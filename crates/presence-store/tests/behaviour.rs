@@ -14,6 +14,8 @@ use duet_presence_store::{Connection, NodeId, Pair, PresenceStore};
 struct Fixture {
     store: Arc<dyn PresenceStore>,
     clock: ManualClock,
+    /// Removes the Redis store's keys when the test ends.
+    _redis_keys: Option<duet_test_support::RedisKeysCleanup>,
 }
 
 impl Fixture {
@@ -380,6 +382,7 @@ async fn memory_fixture() -> Fixture {
     Fixture {
         store: Arc::new(store),
         clock,
+        _redis_keys: None,
     }
 }
 
@@ -391,12 +394,13 @@ async fn redis_fixture(test: &str) -> Option<Fixture> {
         .await
         .unwrap_or_else(|e| panic!("cannot reach Redis at {url}: {e}"));
     let clock = ManualClock::new();
-    let config =
-        RedisStoreConfig::default().with_key_prefix(duet_test_support::unique_prefix(test));
+    let keys = duet_test_support::RedisKeysCleanup::unique(url, test);
+    let config = RedisStoreConfig::default().with_key_prefix(keys.prefix());
     let store = RedisStore::with_clock(client, config, Arc::new(clock.clone()));
     Some(Fixture {
         store: Arc::new(store),
         clock,
+        _redis_keys: Some(keys),
     })
 }
 

@@ -47,6 +47,153 @@ pub fn unique_prefix(test_name: &str) -> String {
     format!("duet-test:{test_name}:{}:{nanos}:{n}:", std::process::id())
 }
 
+/// Removes every key under a prefix when dropped, so Redis-backed tests leave nothing behind in
+/// a Redis that outlives them (a developer's, or the CI machine's, which serves run after run).
+///
+/// Hold one beside whatever uses the prefix; it cleans up when the test ends, failed or not.
+#[derive(Debug)]
+pub struct RedisKeysCleanup {
+    url: String,
+    prefix: String,
+}
+
+impl RedisKeysCleanup {
+    /// Cleans up `prefix` on the Redis at `url` when dropped.
+    pub fn new(url: impl Into<String>, prefix: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            prefix: prefix.into(),
+        }
+    }
+
+    /// A guard for a fresh [`unique_prefix`].
+    pub fn unique(url: impl Into<String>, test_name: &str) -> Self {
+        Self::new(url, unique_prefix(test_name))
+    }
+
+    /// The prefix it cleans up.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+}
+
+impl Drop for RedisKeysCleanup {
+    fn drop(&mut self) {
+        if let Err(error) = remove_redis_keys(&self.url, &self.prefix) {
+            eprintln!(
+                "could not remove the test keys under {:?} at {}: {error}",
+                self.prefix, self.url
+            );
+        }
+    }
+}
+
+/// Deletes every key starting with `prefix` on the Redis at `url` (`redis://[user:password@]
+/// host[:port][/db]`) and returns how many there were. One blocking connection and one script
+/// (SCAN and UNLINK), so it also works from `Drop` and from benchmarks.
+pub fn remove_redis_keys(url: &str, prefix: &str) -> std::io::Result<u64> {
+    use std::io::{Error, ErrorKind, Write};
+    let target = RedisTarget::parse(url)
+        .ok_or_else(|| Error::new(ErrorKind::InvalidInput, format!("unsupported URL {url}")))?;
+    let mut stream = std::net::TcpStream::connect(&target.address)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    let mut reader = std::io::BufReader::new(stream.try_clone()?);
+    let mut call = |args: &[&str]| -> std::io::Result<String> {
+        let mut command = format!("*{}\r\n", args.len());
+        for arg in args {
+            command.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        }
+        stream.write_all(command.as_bytes())?;
+        read_simple_reply(&mut reader)
+    };
+    if let Some((user, password)) = &target.credentials {
+        call(&["AUTH", user, password])?;
+    }
+    if let Some(db) = &target.database {
+        call(&["SELECT", db])?;
+    }
+    const REMOVE: &str = "local cursor, removed = '0', 0 \
+        repeat \
+          local page = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000) \
+          cursor = page[1] \
+          for _, key in ipairs(page[2]) do removed = removed + redis.call('UNLINK', key) end \
+        until cursor == '0' \
+        return removed";
+    let pattern = format!("{}*", glob_escape(prefix));
+    let removed = call(&["EVAL", REMOVE, "0", &pattern])?;
+    removed.parse().map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidData,
+            format!("Redis answered {removed:?}"),
+        )
+    })
+}
+
+/// Where [`remove_redis_keys`] connects, read off a `redis://` URL.
+struct RedisTarget {
+    address: String,
+    credentials: Option<(String, String)>,
+    database: Option<String>,
+}
+
+impl RedisTarget {
+    fn parse(url: &str) -> Option<Self> {
+        let rest = url.trim().strip_prefix("redis://")?;
+        let (authority, database) = match rest.split_once('/') {
+            Some((authority, db)) if !db.is_empty() => (authority, Some(db.to_owned())),
+            Some((authority, _)) => (authority, None),
+            None => (rest, None),
+        };
+        let (credentials, host) = match authority.rsplit_once('@') {
+            Some((credentials, host)) => {
+                let (user, password) = credentials.split_once(':').unwrap_or(("", credentials));
+                let user = if user.is_empty() { "default" } else { user };
+                (Some((user.to_owned(), password.to_owned())), host)
+            }
+            None => (None, authority),
+        };
+        let address = if host.contains(':') {
+            host.to_owned()
+        } else {
+            format!("{host}:6379")
+        };
+        Some(Self {
+            address,
+            credentials,
+            database,
+        })
+    }
+}
+
+/// Reads one reply that is a status, an integer or an error (the only kinds the commands above
+/// return); an error reply becomes an `io::Error`.
+fn read_simple_reply(reader: &mut impl std::io::BufRead) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind};
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let line = line.trim_end();
+    match line.split_at_checked(1) {
+        Some(("+" | ":", value)) => Ok(value.to_owned()),
+        Some(("-", message)) => Err(Error::other(message.to_owned())),
+        _ => Err(Error::new(
+            ErrorKind::InvalidData,
+            format!("unexpected reply {line:?}"),
+        )),
+    }
+}
+
+/// `text` with Redis's glob characters escaped, so SCAN matches it literally.
+fn glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
 /// A minimal HTTP/1.1 answer, as [`http_request`] reads it.
 #[derive(Debug, Clone)]
 pub struct HttpAnswer {
@@ -166,4 +313,70 @@ macro_rules! backend_suite {
             )*
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_urls_are_read_with_their_parts() {
+        let plain = RedisTarget::parse("redis://127.0.0.1:6380").expect("plain");
+        assert_eq!(plain.address, "127.0.0.1:6380");
+        assert!(plain.credentials.is_none() && plain.database.is_none());
+
+        let full = RedisTarget::parse("redis://ada:s3cret@cache/2").expect("full");
+        assert_eq!(full.address, "cache:6379");
+        assert_eq!(
+            full.credentials,
+            Some(("ada".to_owned(), "s3cret".to_owned()))
+        );
+        assert_eq!(full.database.as_deref(), Some("2"));
+
+        let password_only = RedisTarget::parse("redis://:pw@host:1/").expect("password only");
+        assert_eq!(
+            password_only.credentials,
+            Some(("default".to_owned(), "pw".to_owned()))
+        );
+        assert!(password_only.database.is_none());
+
+        assert!(RedisTarget::parse("rediss://host").is_none());
+        assert!(RedisTarget::parse("http://host").is_none());
+    }
+
+    #[test]
+    fn glob_characters_are_matched_literally() {
+        assert_eq!(glob_escape("a*b?c[d]e\\f:g"), "a\\*b\\?c\\[d\\]e\\\\f:g");
+    }
+
+    #[test]
+    fn dropping_the_cleanup_removes_its_keys_and_only_its_keys() {
+        let Some(url) = redis_url_or_skip("test_support::cleanup") else {
+            return;
+        };
+        let inside = RedisKeysCleanup::unique(url.clone(), "cleanup[*]");
+        let outside = RedisKeysCleanup::unique(url.clone(), "cleanup-neighbour");
+        let target = RedisTarget::parse(&url).expect("a redis:// URL");
+        let mut stream = std::net::TcpStream::connect(&target.address).expect("connect");
+        let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+        let mut set = |key: String| {
+            use std::io::Write;
+            let command = format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$1\r\nv\r\n", key.len());
+            stream.write_all(command.as_bytes()).expect("write");
+            assert_eq!(read_simple_reply(&mut reader).expect("reply"), "OK");
+        };
+        for n in 0..3 {
+            set(format!("{}{n}", inside.prefix()));
+        }
+        set(format!("{}kept", outside.prefix()));
+        // A key that the unescaped pattern `cleanup[*]…*` would also match.
+        let lookalike = inside.prefix().replace("cleanup[*]", "cleanup*");
+        set(format!("{lookalike}kept"));
+
+        let inside_prefix = inside.prefix().to_owned();
+        drop(inside);
+        assert_eq!(remove_redis_keys(&url, &inside_prefix).expect("count"), 0);
+        assert_eq!(remove_redis_keys(&url, &lookalike).expect("count"), 1);
+        assert_eq!(remove_redis_keys(&url, outside.prefix()).expect("count"), 1);
+    }
 }

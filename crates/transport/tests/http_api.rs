@@ -21,6 +21,8 @@ const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 struct Api {
     router: Router,
     clock: ManualClock,
+    /// Removes the Redis store's keys when the test ends.
+    _redis_keys: Option<duet_test_support::RedisKeysCleanup>,
 }
 
 struct Answer {
@@ -46,6 +48,7 @@ impl Api {
         Self {
             router: http::router(services),
             clock,
+            _redis_keys: None,
         }
     }
 
@@ -491,10 +494,12 @@ async fn redis_api(test: &str) -> Option<Api> {
         .await
         .unwrap_or_else(|e| panic!("cannot reach Redis at {url}: {e}"));
     let clock = ManualClock::new();
-    let config =
-        RedisStoreConfig::default().with_key_prefix(duet_test_support::unique_prefix(test));
+    let keys = duet_test_support::RedisKeysCleanup::unique(url, test);
+    let config = RedisStoreConfig::default().with_key_prefix(keys.prefix());
     let store = RedisStore::with_clock(client, config, Arc::new(clock.clone()));
-    Some(Api::new(Arc::new(store), clock, Settings::default()))
+    let mut api = Api::new(Arc::new(store), clock, Settings::default());
+    api._redis_keys = Some(keys);
+    Some(api)
 }
 
 duet_test_support::backend_suite!(
