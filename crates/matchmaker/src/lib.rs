@@ -45,7 +45,8 @@
 //! FIFO of wait deadlines, all in wait order, so finding the longest-waiting candidate looks at
 //! the front of a few lines. Removed guests leave tombstones, compacted once they are half of a
 //! line. The Redis queue keeps the same shapes as sorted sets scored by wait order and changes
-//! them only inside Lua scripts.
+//! them only inside Lua scripts; the enqueues a node receives while its script calls are in
+//! flight travel together in the next call.
 //!
 //! # Feature flags
 //!

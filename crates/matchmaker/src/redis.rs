@@ -173,9 +173,16 @@ impl Core {
         ]
     }
 
+    /// The one key every script declares: on Redis Cluster the client sends a script to the
+    /// node owning its declared keys, and with a hash-tagged prefix (`{duet}:`) every key the
+    /// scripts compute lives in the same slot.
+    fn routing_keys(&self) -> Vec<String> {
+        vec![format!("{}seq", self.prefix)]
+    }
+
     async fn run(&self, script: &Script, args: Vec<String>) -> Result<Vec<String>, QueueError> {
         script
-            .evalsha_with_reload(&self.client, Vec::<String>::new(), args)
+            .evalsha_with_reload(&self.client, self.routing_keys(), args)
             .await
             .map_err(backend)
     }
@@ -190,7 +197,7 @@ impl Core {
         let reply: Result<Vec<String>, _> = self
             .scripts
             .enqueue
-            .evalsha_with_reload(&self.client, Vec::<String>::new(), args)
+            .evalsha_with_reload(&self.client, self.routing_keys(), args)
             .await;
         match reply {
             Ok(reply) => {
