@@ -205,7 +205,8 @@ impl Core {
                 for pending in batch {
                     let answer = next_enqueue_answer(&mut rest)
                         .ok_or_else(|| QueueError::Corrupt(format!("enqueue answered {reply:?}")));
-                    // A caller that stopped waiting has nobody to tell; its guest still waits.
+                    // A caller that stopped waiting cannot be told; what the script did stands,
+                    // as when the answer to a call of its own is dropped.
                     let _ = pending.answer.send(answer.and_then(|a| a));
                 }
             }

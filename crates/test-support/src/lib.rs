@@ -99,11 +99,7 @@ pub fn remove_redis_keys(url: &str, prefix: &str) -> std::io::Result<u64> {
     stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
     let mut reader = std::io::BufReader::new(stream.try_clone()?);
     let mut call = |args: &[&str]| -> std::io::Result<String> {
-        let mut command = format!("*{}\r\n", args.len());
-        for arg in args {
-            command.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
-        }
-        stream.write_all(command.as_bytes())?;
+        stream.write_all(resp_command(args).as_bytes())?;
         read_simple_reply(&mut reader)
     };
     if let Some((user, password)) = &target.credentials {
@@ -163,6 +159,15 @@ impl RedisTarget {
             database,
         })
     }
+}
+
+/// A command in Redis's wire format (an array of bulk strings).
+fn resp_command(args: &[&str]) -> String {
+    let mut command = format!("*{}\r\n", args.len());
+    for arg in args {
+        command.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    command
 }
 
 /// Reads one reply that is a status, an integer or an error (the only kinds the commands above
@@ -361,8 +366,9 @@ mod tests {
         let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
         let mut set = |key: String| {
             use std::io::Write;
-            let command = format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$1\r\nv\r\n", key.len());
-            stream.write_all(command.as_bytes()).expect("write");
+            stream
+                .write_all(resp_command(&["SET", &key, "v"]).as_bytes())
+                .expect("write");
             assert_eq!(read_simple_reply(&mut reader).expect("reply"), "OK");
         };
         for n in 0..3 {
