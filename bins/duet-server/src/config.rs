@@ -66,6 +66,11 @@ pub(crate) struct Config {
     #[arg(long, env = "DUET_RESUME_GRACE_MS", default_value_t = 15_000)]
     pub(crate) resume_grace_ms: u64,
 
+    /// A directory of static files served at `/` beside the API: the built web demo
+    /// (`web/dist`). Unset: nothing but the API is served.
+    #[arg(long, env = "DUET_WEB_DIR")]
+    pub(crate) web_dir: Option<std::path::PathBuf>,
+
     /// Largest file in one `chat:message`, in bytes.
     #[arg(long, env = "DUET_MAX_FILE_BYTES", default_value_t = 1_048_576)]
     pub(crate) max_file_bytes: u64,

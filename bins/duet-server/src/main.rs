@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::handler::HandlerWithoutStateExt;
 use clap::Parser;
 use duet_auth::TokenService;
 use duet_matchmaker::{MatchConfig, MatchQueue, MemoryQueue};
@@ -100,9 +101,18 @@ async fn serve<A: Adapter>(
 ) -> Result<(), String> {
     duet_transport::chat::end_sessions_on_delete(&chat);
     let cors = OriginPatterns::parse(&config.cors_origins);
-    let app = duet_transport::http::router(Arc::clone(&services))
-        .layer(socket_layer)
-        .layer(cors.layer());
+    let mut app = duet_transport::http::router(Arc::clone(&services));
+    if let Some(dir) = &config.web_dir {
+        // The files of `dir` (`index.html` for a directory) for GET and HEAD; a missing file or
+        // another method gets the API's JSON `404 NOT_FOUND`, like every unknown route.
+        let not_found = (|| async { duet_transport::ApiError::not_found() }).into_service();
+        let files = tower_http::services::ServeDir::new(dir)
+            .call_fallback_on_method_not_allowed(true)
+            .fallback(not_found);
+        app = app.fallback_service(files);
+        tracing::info!(dir = %dir.display(), "serving the web demo at /");
+    }
+    let app = app.layer(socket_layer).layer(cors.layer());
 
     let address = format!("{}:{}", config.host, config.port);
     let listener = TcpListener::bind(&address)

@@ -228,3 +228,51 @@ fn two_nodes_on_one_redis_share_sessions_and_counts() {
     let gone = a.call("GET", "/api/guest/me", &[("Authorization", &auth)], None);
     assert_eq!(Server::json(&gone)["error"]["code"], "SESSION_NOT_FOUND");
 }
+
+#[test]
+fn a_web_dir_is_served_beside_the_api_and_unknown_files_are_json_404s() {
+    let dir = std::env::temp_dir().join(format!("duet-web-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("assets")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("index.html"), "<!doctype html><title>Duet</title>")
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("assets/app.js"), "export const duet = 1;\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir_text = dir.to_string_lossy().into_owned();
+    let server = Server::start(&[("DUET_JWT_SECRET", SECRET), ("DUET_WEB_DIR", &dir_text)]);
+
+    let index = server.get("/");
+    assert_eq!(index.status, 200);
+    assert!(
+        index
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/html"))
+    );
+    assert_eq!(index.body, "<!doctype html><title>Duet</title>");
+    let script = server.get("/assets/app.js");
+    assert_eq!(script.status, 200);
+    assert!(
+        script
+            .header("content-type")
+            .is_some_and(|t| t.contains("javascript"))
+    );
+
+    // The API is untouched, and what is neither API nor file answers as every unknown route.
+    assert_eq!(server.get("/health").status, 200);
+    for (method, path) in [
+        ("GET", "/missing.js"),
+        ("GET", "/api/nothing-here"),
+        ("GET", "/../Cargo.toml"),
+        ("POST", "/index.html"),
+    ] {
+        let answer = server.call(method, path, &[], None);
+        assert_eq!(answer.status, 404, "{method} {path}");
+        assert_eq!(
+            Server::json(&answer)["error"]["code"],
+            "NOT_FOUND",
+            "{method} {path}"
+        );
+    }
+    // A known API route keeps its 405.
+    assert_eq!(server.call("PUT", "/api/stats", &[], None).status, 405);
+    let _ = std::fs::remove_dir_all(&dir);
+}
