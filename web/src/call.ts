@@ -1,0 +1,141 @@
+// A video call over WebRTC, signalled through the server (§2, "WebRTC signaling"): the
+// `initiator` of the pair makes the offer, the other side answers, ICE candidates cross over
+// as they come. The server relays to the partner only; nothing here names a recipient.
+import type { Socket } from 'socket.io-client';
+import type { ClientEvents, ServerEvents } from './protocol.js';
+
+type ChatSocket = Socket<ServerEvents, ClientEvents>;
+
+const ignore = (): void => {};
+
+export interface CallViews {
+  local: HTMLVideoElement;
+  remote: HTMLVideoElement;
+  /** Told when the call starts or ends, so the page can show or hide its controls. */
+  onChange: (active: boolean) => void;
+  /** Told when something goes wrong (no camera, a refused offer). */
+  onError: (message: string) => void;
+}
+
+export class VideoCall {
+  private peer: RTCPeerConnection | null = null;
+  private media: MediaStream | null = null;
+  /** Candidates that arrive before the remote description is set wait here. */
+  private early: RTCIceCandidateInit[] = [];
+
+  constructor(
+    private readonly socket: ChatSocket,
+    private readonly views: CallViews,
+  ) {
+    socket.on('webrtc:offer', ({ sdp }) => void this.answer(sdp));
+    socket.on('webrtc:answer', ({ sdp }) => void this.accept(sdp));
+    socket.on('webrtc:ice-candidate', ({ candidate }) => void this.addCandidate(candidate));
+    socket.on('webrtc:hangup', () => this.close());
+  }
+
+  get active(): boolean {
+    return this.peer !== null;
+  }
+
+  /** Starts a call as the initiator: camera, then the offer. */
+  async start(iceServers: RTCIceServer[]): Promise<void> {
+    try {
+      const peer = await this.open(iceServers);
+      const offer = await peer.createOffer();
+      await peer.setLocalDescription(offer);
+      this.socket.emit('webrtc:offer', { sdp: offer.sdp ?? '' }, (ack) => {
+        if (!ack.ok) this.fail(`the offer was refused: ${ack.error.code}`);
+      });
+    } catch (error) {
+      this.fail(String(error));
+    }
+  }
+
+  /** The partner hung up, left, or this side clicked "Hang up" (then `tell` the partner). */
+  close(tell = false): void {
+    if (tell && this.peer) this.socket.emit('webrtc:hangup', ignore);
+    this.stopMedia();
+    this.early = [];
+    this.views.local.srcObject = null;
+    this.views.remote.srcObject = null;
+    this.views.onChange(false);
+  }
+
+  private stopMedia(): void {
+    this.peer?.close();
+    this.peer = null;
+    for (const track of this.media?.getTracks() ?? []) track.stop();
+    this.media = null;
+  }
+
+  /** The ICE servers of the current pair; kept by the page from `user:matched`. */
+  iceServers: RTCIceServer[] = [];
+
+  private async open(iceServers: RTCIceServer[]): Promise<RTCPeerConnection> {
+    // Candidates that came with the offer, while the camera was starting, are kept.
+    this.stopMedia();
+    const media = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+    const peer = new RTCPeerConnection({ iceServers });
+    this.media = media;
+    this.peer = peer;
+    for (const track of media.getTracks()) peer.addTrack(track, media);
+    peer.onicecandidate = ({ candidate }) => {
+      if (candidate) this.socket.emit('webrtc:ice-candidate', { candidate: candidate.toJSON() }, ignore);
+    };
+    peer.ontrack = ({ streams }) => {
+      const [stream] = streams;
+      if (stream) this.views.remote.srcObject = stream;
+    };
+    this.views.local.srcObject = media;
+    this.views.onChange(true);
+    return peer;
+  }
+
+  private async answer(sdp: string): Promise<void> {
+    try {
+      const peer = await this.open(this.iceServers);
+      await peer.setRemoteDescription({ type: 'offer', sdp });
+      await this.flushCandidates();
+      const answer = await peer.createAnswer();
+      await peer.setLocalDescription(answer);
+      this.socket.emit('webrtc:answer', { sdp: answer.sdp ?? '' }, (ack) => {
+        if (!ack.ok) this.fail(`the answer was refused: ${ack.error.code}`);
+      });
+    } catch (error) {
+      this.fail(String(error));
+    }
+  }
+
+  private async accept(sdp: string): Promise<void> {
+    if (!this.peer) return;
+    try {
+      await this.peer.setRemoteDescription({ type: 'answer', sdp });
+      await this.flushCandidates();
+    } catch (error) {
+      this.fail(String(error));
+    }
+  }
+
+  private async addCandidate(candidate: RTCIceCandidateInit): Promise<void> {
+    if (!this.peer || !this.peer.remoteDescription) {
+      this.early.push(candidate);
+      return;
+    }
+    try {
+      await this.peer.addIceCandidate(candidate);
+    } catch {
+      // A candidate the browser cannot use (another network, a stale generation) is skipped.
+    }
+  }
+
+  private async flushCandidates(): Promise<void> {
+    const waiting = this.early;
+    this.early = [];
+    for (const candidate of waiting) await this.addCandidate(candidate);
+  }
+
+  private fail(message: string): void {
+    this.close(true);
+    this.views.onError(message);
+  }
+}

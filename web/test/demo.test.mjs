@@ -1,0 +1,139 @@
+// The web demo in a real browser (Chromium, headless, driven by playwright-core) against the
+// real duet-server serving web/dist: two strangers meet, see each other type, chat, share a file,
+// start a video call with Chromium's fake camera, clear the chat and move on. Needs Chromium
+// (apt-get install chromium); skipped without it, except under CI=true where that fails.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { startServer } from '../../e2e/harness.mjs';
+
+const web = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = path.join(web, 'dist');
+const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const inCi = ['true', '1'].includes(process.env.CI ?? '');
+if (!existsSync(chromiumPath) && inCi) {
+  throw new Error(`CI=true but there is no Chromium at ${chromiumPath}: the browser tests must run in CI`);
+}
+if (!existsSync(path.join(dist, 'index.html'))) {
+  throw new Error('web/dist is missing: run `npm run build` in web/ first');
+}
+const skip = existsSync(chromiumPath) ? false : `SKIPPED: no Chromium at ${chromiumPath} (apt-get install chromium)`;
+
+let server;
+let browser;
+const pageErrors = [];
+
+before(async () => {
+  if (skip) return;
+  server = await startServer({
+    DUET_WEB_DIR: dist,
+    DUET_JWT_SECRET: 'web-demo-test-secret-web-demo-test-secret',
+  });
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: [
+      // A test pattern and a beep instead of a camera and a microphone, allowed without a prompt.
+      '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream',
+      '--autoplay-policy=no-user-gesture-required',
+      // Plain host candidates: two pages on one machine need no mDNS names to reach each other.
+      '--disable-features=WebRtcHideLocalIpsWithMdns',
+      '--no-sandbox',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** A guest in a browser context of its own (its own session storage), on the demo's start form. */
+async function guest(name, interests) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on('pageerror', (error) => pageErrors.push(`${name}: ${error.message}`));
+  await page.goto(server.url);
+  await page.fill('input[name=username]', name);
+  await page.fill('input[name=interests]', interests);
+  await page.click('#start button[type=submit]');
+  return page;
+}
+
+const status = (page) => page.locator('[data-testid=status]');
+const theirs = (page) => page.locator('#messages li.theirs');
+
+test('two strangers meet, type, chat, share a file, call, clear and part', { skip }, async () => {
+  const ada = await guest('Ada', 'chess, Rust');
+  const bob = await guest('Bob', 'rust');
+
+  await status(ada).filter({ hasText: 'You are talking to Bob' }).waitFor();
+  await status(bob).filter({ hasText: 'You are talking to Ada' }).waitFor();
+  await ada.locator('#messages li.notice', { hasText: 'You both like rust' }).waitFor();
+
+  // Typing shows on the other side, and goes when the message arrives.
+  await bob.locator('input[name=text]').pressSequentially('hello Ada <b>not bold</b>');
+  await ada.locator('[data-testid=typing]', { hasText: 'Bob is typing' }).waitFor();
+  await bob.locator('input[name=text]').press('Enter');
+  await theirs(ada).filter({ hasText: 'hello Ada <b>not bold</b>' }).waitFor();
+  assert.equal(await ada.locator('#messages b').count(), 0, 'a message is shown as text, never as HTML');
+  await ada.locator('[data-testid=typing]').waitFor({ state: 'hidden' });
+  await bob.locator('#messages li.mine', { hasText: 'hello Ada' }).waitFor();
+
+  // A file arrives whole, as a download link.
+  await ada.setInputFiles('input[name=file]', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('duet file ✓') });
+  await ada.click('#compose button[type=submit]');
+  const link = theirs(bob).locator('a.file', { hasText: 'notes.txt' });
+  await link.waitFor();
+  const received = await link.evaluate(async (anchor) => (await fetch(anchor.href)).text());
+  assert.equal(received, 'duet file ✓');
+  assert.equal(await link.getAttribute('download'), 'notes.txt');
+
+  // Ada waited longer, so she is the initiator and starts the video call; Bob's side answers.
+  assert.equal(await bob.locator('[data-testid=video]').isDisabled(), true, 'only the initiator offers');
+  await ada.click('[data-testid=video]');
+  const playing = () => document.querySelector('#remote-video').videoWidth > 0;
+  await bob.waitForFunction(playing, null, { timeout: 20_000 });
+  await ada.waitForFunction(playing, null, { timeout: 20_000 });
+  await bob.click('[data-testid=hangup]');
+  await ada.locator('#videos').waitFor({ state: 'hidden' });
+  await bob.locator('#videos').waitFor({ state: 'hidden' });
+
+  // Clearing empties both sides.
+  await ada.click('[data-testid=clear]');
+  await bob.locator('#messages li.notice', { hasText: 'Ada cleared the chat' }).waitFor();
+  await ada.locator('#messages li.notice', { hasText: 'You cleared the chat' }).waitFor();
+  assert.equal(await theirs(bob).count(), 0);
+  assert.equal(await theirs(ada).count(), 0);
+
+  // Bob moves on: Ada is told, and Bob is looking again.
+  await bob.click('[data-testid=next]');
+  await status(ada).filter({ hasText: 'Bob left' }).waitFor();
+  await status(bob).filter({ hasText: 'Looking for someone' }).waitFor();
+  await bob.click('[data-testid=stop]');
+  await status(bob).filter({ hasText: 'Stopped looking' }).waitFor();
+
+  assert.deepEqual(pageErrors, []);
+  await Promise.all([ada.context().close(), bob.context().close()]);
+});
+
+test('a stranger who reloads the page keeps the chat and its guest', { skip }, async () => {
+  const cleo = await guest('Cleo', 'opera');
+  const dan = await guest('Dan', 'opera');
+  await status(cleo).filter({ hasText: 'You are talking to Dan' }).waitFor();
+
+  // A reload drops the connection; the session stays in the tab and the chat resumes.
+  await cleo.reload();
+  await cleo.fill('input[name=username]', 'ignored: the stored session is reused');
+  await cleo.click('#start button[type=submit]');
+  await status(cleo).filter({ hasText: 'Back with Dan' }).waitFor();
+  await dan.locator('input[name=text]').fill('still there?');
+  await dan.locator('input[name=text]').press('Enter');
+  await theirs(cleo).filter({ hasText: 'still there?' }).waitFor();
+
+  assert.deepEqual(pageErrors, []);
+  await Promise.all([cleo.context().close(), dan.context().close()]);
+});
