@@ -4,11 +4,13 @@
 use super::*;
 
 impl<A: Adapter> Chat<A> {
+    /// The handshake's check. On success the socket carries its [`GuestContext`] and the
+    /// receiving end of its inbox, and the context is returned.
     pub(super) async fn authenticate(
         &self,
         socket: &SocketRef<A>,
         auth: Option<Value>,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Arc<GuestContext>, Refusal> {
         let header = socket
             .req_parts()
             .headers
@@ -34,11 +36,12 @@ impl<A: Adapter> Chat<A> {
                     session_expires_at: session.expires_at(),
                     inbox,
                 };
-                socket.extensions.insert(Arc::new(context));
+                let context = Arc::new(context);
+                socket.extensions.insert(Arc::clone(&context));
                 socket
                     .extensions
                     .insert(Arc::new(tokio::sync::Mutex::new(Some(events))));
-                Ok(())
+                Ok(context)
             }
             Err(error) => {
                 let code = error.code();
@@ -62,8 +65,6 @@ impl<A: Adapter> Chat<A> {
         socket.join(socket_room(&socket_id));
         self.local_sockets.fetch_add(1, Ordering::Relaxed);
         metrics::gauge!(names::SOCKETS_CONNECTED).increment(1.0);
-        self.register_events(&socket, &context);
-        self.spawn_inbox(&socket, &context).await;
 
         let connection = Connection {
             guest_id: context.guest,
@@ -92,6 +93,19 @@ impl<A: Adapter> Chat<A> {
         if let Err(error) = self.resume(&socket, &context, replaced_live).await {
             tracing::error!(%error, guest_id = %context.guest, "resume failed");
         }
+        if !socket.connected() {
+            // The client left while this ran, and the disconnect handler may have run before
+            // the connection was recorded: forget it here, or it would stay online.
+            let _ = self
+                .services
+                .store
+                .unregister_connection(&context.guest, &socket_id)
+                .await;
+            return;
+        }
+        // Events that arrived since the handshake waited in the inbox; they run now, after the
+        // socket has taken over its guest's connection and chat.
+        self.spawn_inbox(&socket, &context).await;
     }
 
     /// The older socket of a guest that connected again: told, then disconnected, wherever it is.

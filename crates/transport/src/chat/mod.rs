@@ -208,7 +208,15 @@ impl<A: Adapter> Chat<A> {
         };
         let check = move |socket: SocketRef<A>, TryData(auth): TryData<Value>| {
             let chat = Arc::clone(&middleware);
-            async move { chat.authenticate(&socket, auth.ok()).await }
+            async move {
+                let context = chat.authenticate(&socket, auth.ok()).await?;
+                // Handlers are registered here, before the client is told it is connected:
+                // socketioxide sends CONNECT and only then starts the connect handler in a task
+                // of its own, so an event sent at once would otherwise find no handler and be
+                // dropped (its ack never answered).
+                chat.register_events(&socket, &context);
+                Ok::<(), Refusal>(())
+            }
         };
         let init = io.ns("/", handler.with(check));
         (chat, init)
