@@ -3,7 +3,7 @@
 // without it, except under CI=true where that fails).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, http, newGuest, connect, connectRecording, next, ask, pause, removeRedisKeys } from './harness.mjs';
+import { startServer, http, newGuest, connect, connectRecording, next, ask, pause, pairUp, removeRedisKeys } from './harness.mjs';
 
 const redisUrl = process.env.DUET_TEST_REDIS_URL;
 const inCi = ['true', '1'].includes(process.env.CI ?? '');
@@ -31,17 +31,8 @@ after(async () => {
   if (!skip) await removeRedisKeys(redisUrl, prefix);
 });
 
-async function crossPair() {
-  const a = await newGuest(one, 'Ada');
-  const b = await newGuest(two, 'Bob');
-  const sa = await connect(one, a.token);
-  const sb = await connect(two, b.token);
-  const ma = next(sa, 'user:matched');
-  const mb = next(sb, 'user:matched');
-  await ask(sa, 'user:match', { interests: ['rust'] });
-  await ask(sb, 'user:match', { interests: ['rust'] });
-  return { a, b, sa, sb, ma: await ma, mb: await mb };
-}
+/** Ada on node one and Bob on node two, paired through Redis. */
+const crossPair = () => pairUp(one, ['rust'], two);
 
 test('both nodes are ready on Redis and count each other', { skip }, async () => {
   const ready = await http(one, 'GET', '/ready');

@@ -144,12 +144,15 @@ export function ask(socket, event, ...args) {
 /** Resolves after `ms` (only to give events a chance to (not) arrive). */
 export const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Two connected guests paired with each other, with their user:matched payloads. */
-export async function pairUp(server, interests = []) {
+/**
+ * Two connected guests paired with each other, with their user:matched payloads: Ada on
+ * `server`, Bob on `bobServer` (another node of the cluster, or the same one).
+ */
+export async function pairUp(server, interests = [], bobServer = server) {
   const a = await newGuest(server, 'Ada');
-  const b = await newGuest(server, 'Bob');
+  const b = await newGuest(bobServer, 'Bob');
   const sa = await connect(server, a.token);
-  const sb = await connect(server, b.token);
+  const sb = await connect(bobServer, b.token);
   const matchedA = next(sa, 'user:matched');
   const matchedB = next(sb, 'user:matched');
   await ask(sa, 'user:match', { interests });

@@ -9,6 +9,8 @@ type ChatSocket = Socket<ServerEvents, ClientEvents>;
 const ignore = (): void => {};
 
 export interface CallViews {
+  /** The ICE servers of the current pair (from `user:matched`). */
+  iceServers: () => RTCIceServer[];
   local: HTMLVideoElement;
   remote: HTMLVideoElement;
   /** Told when the call starts or ends, so the page can show or hide its controls. */
@@ -38,9 +40,9 @@ export class VideoCall {
   }
 
   /** Starts a call as the initiator: camera, then the offer. */
-  async start(iceServers: RTCIceServer[]): Promise<void> {
+  async start(): Promise<void> {
     try {
-      const peer = await this.open(iceServers);
+      const peer = await this.open();
       const offer = await peer.createOffer();
       await peer.setLocalDescription(offer);
       this.socket.emit('webrtc:offer', { sdp: offer.sdp ?? '' }, (ack) => {
@@ -68,14 +70,11 @@ export class VideoCall {
     this.media = null;
   }
 
-  /** The ICE servers of the current pair; kept by the page from `user:matched`. */
-  iceServers: RTCIceServer[] = [];
-
-  private async open(iceServers: RTCIceServer[]): Promise<RTCPeerConnection> {
+  private async open(): Promise<RTCPeerConnection> {
     // Candidates that came with the offer, while the camera was starting, are kept.
     this.stopMedia();
     const media = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
-    const peer = new RTCPeerConnection({ iceServers });
+    const peer = new RTCPeerConnection({ iceServers: this.views.iceServers() });
     this.media = media;
     this.peer = peer;
     for (const track of media.getTracks()) peer.addTrack(track, media);
@@ -93,7 +92,7 @@ export class VideoCall {
 
   private async answer(sdp: string): Promise<void> {
     try {
-      const peer = await this.open(this.iceServers);
+      const peer = await this.open();
       await peer.setRemoteDescription({ type: 'offer', sdp });
       await this.flushCandidates();
       const answer = await peer.createAnswer();

@@ -171,7 +171,6 @@ function connect(session: Session): ChatSocket {
   connection.on('user:matched', (matched) => {
     searching = false;
     setChatting(matched);
-    if (call) call.iceServers = matched.iceServers;
     const who = matched.partner.username;
     if (matched.resumed) {
       setStatus(`Back with ${who}`);
@@ -218,6 +217,7 @@ function connect(session: Session): ChatSocket {
   connection.on('app:error', (error) => notice(`${error.event}: ${describe(error)}`));
 
   call = new VideoCall(connection, {
+    iceServers: () => chat?.iceServers ?? [],
     local: page.localVideo,
     remote: page.remoteVideo,
     onChange: (active) => {
@@ -331,7 +331,7 @@ page.clear.addEventListener('click', () => {
 });
 
 page.video.addEventListener('click', () => {
-  if (call && chat?.initiator) void call.start(chat.iceServers);
+  if (call && chat?.initiator) void call.start();
 });
 
 page.hangup.addEventListener('click', () => call?.close(true));

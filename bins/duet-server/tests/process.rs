@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use duet_test_support::{HttpAnswer, RedisKeysCleanup, http_request, redis_url_or_skip};
+use duet_test_support::{HttpAnswer, RedisKeysCleanup, http_request};
 use serde_json::Value;
 
 const SECRET: &str = "process-test-secret-process-test-secret";
@@ -186,13 +186,12 @@ fn unreachable_redis_means_memory_and_degraded_readiness() {
 
 #[test]
 fn two_nodes_on_one_redis_share_sessions_and_counts() {
-    let Some(url) = redis_url_or_skip("process_two_nodes_on_one_redis") else {
+    // Declared before the servers, so it runs after they have stopped writing.
+    let Some(keys) = RedisKeysCleanup::for_test("process_two_nodes_on_one_redis") else {
         return;
     };
-    // Declared before the servers, so it runs after they have stopped writing.
-    let keys = RedisKeysCleanup::unique(url.clone(), "process");
     let vars = [
-        ("DUET_REDIS_URL", url.as_str()),
+        ("DUET_REDIS_URL", keys.url()),
         ("DUET_REDIS_KEY_PREFIX", keys.prefix()),
         ("DUET_JWT_SECRET", SECRET),
     ];

@@ -180,11 +180,19 @@ impl Core {
         vec![format!("{}seq", self.prefix)]
     }
 
-    async fn run(&self, script: &Script, args: Vec<String>) -> Result<Vec<String>, QueueError> {
+    /// Runs `script`, loading it first where Redis does not know it yet.
+    async fn call(
+        &self,
+        script: &Script,
+        args: Vec<String>,
+    ) -> Result<Vec<String>, fred::error::Error> {
         script
             .evalsha_with_reload(&self.client, self.routing_keys(), args)
             .await
-            .map_err(backend)
+    }
+
+    async fn run(&self, script: &Script, args: Vec<String>) -> Result<Vec<String>, QueueError> {
+        self.call(script, args).await.map_err(backend)
     }
 
     /// Runs one batch of enqueues in one script call and answers each of them.
@@ -194,12 +202,8 @@ impl Core {
         for pending in &batch {
             args.extend(pending.args.iter().cloned());
         }
-        let reply: Result<Vec<String>, _> = self
-            .scripts
-            .enqueue
-            .evalsha_with_reload(&self.client, self.routing_keys(), args)
-            .await;
-        match reply {
+        // The raw error, not a `QueueError`: every enqueue of the batch gets a copy.
+        match self.call(&self.scripts.enqueue, args).await {
             Ok(reply) => {
                 let mut rest = reply.as_slice();
                 for pending in batch {

@@ -37,12 +37,11 @@ async fn memory_fixture() -> Fixture {
 #[cfg(feature = "redis")]
 async fn redis_fixture(test: &str) -> Option<Fixture> {
     use duet_matchmaker::{RedisQueue, RedisQueueConfig};
-    let url = duet_test_support::redis_url_or_skip(test)?;
-    let client = duet_presence_store::connect(&url)
+    let keys = duet_test_support::RedisKeysCleanup::for_test(test)?;
+    let client = duet_presence_store::connect(keys.url())
         .await
-        .unwrap_or_else(|e| panic!("cannot reach Redis at {url}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot reach Redis at {}: {e}", keys.url()));
     let clock = ManualClock::new();
-    let keys = duet_test_support::RedisKeysCleanup::unique(url, test);
     let redis = RedisQueueConfig::default().with_key_prefix(keys.prefix());
     let queue = RedisQueue::with_clock(client, config(), redis, Arc::new(clock.clone()));
     Some(Fixture {

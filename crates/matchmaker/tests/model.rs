@@ -258,14 +258,13 @@ proptest! {
 
     #[test]
     fn redis_queue_follows_the_pairing_rules(ops in prop::collection::vec(op(), 1..60)) {
-        let Some(url) = duet_test_support::redis_url_or_skip("redis_queue_follows_the_pairing_rules") else {
+        let Some(keys) = duet_test_support::RedisKeysCleanup::for_test("redis_queue_follows_the_pairing_rules") else {
             return Ok(());
         };
         runtime().block_on(async move {
             use duet_matchmaker::{RedisQueue, RedisQueueConfig};
-            let client = duet_presence_store::connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
+            let client = duet_presence_store::connect(keys.url()).await.unwrap_or_else(|e| panic!("{e}"));
             let clock = ManualClock::starting_at(Timestamp::from_unix_millis(1_000_000));
-            let keys = duet_test_support::RedisKeysCleanup::unique(url, "model");
             let redis = RedisQueueConfig::default().with_key_prefix(keys.prefix());
             let queue = RedisQueue::with_clock(client, config(), redis, Arc::new(clock.clone()));
             check(ops, Arc::new(queue), clock).await;

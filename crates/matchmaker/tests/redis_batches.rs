@@ -24,11 +24,10 @@ struct Fixture {
 }
 
 async fn fixture(test: &str) -> Option<Fixture> {
-    let url = duet_test_support::redis_url_or_skip(test)?;
-    let client = duet_presence_store::connect(&url)
+    let keys = duet_test_support::RedisKeysCleanup::for_test(test)?;
+    let client = duet_presence_store::connect(keys.url())
         .await
-        .unwrap_or_else(|e| panic!("cannot reach Redis at {url}: {e}"));
-    let keys = duet_test_support::RedisKeysCleanup::unique(url, test);
+        .unwrap_or_else(|e| panic!("cannot reach Redis at {}: {e}", keys.url()));
     let prefix = keys.prefix().to_owned();
     let queue = RedisQueue::with_clock(
         client.clone(),

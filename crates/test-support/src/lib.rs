@@ -66,9 +66,20 @@ impl RedisKeysCleanup {
         }
     }
 
-    /// A guard for a fresh [`unique_prefix`].
-    pub fn unique(url: impl Into<String>, test_name: &str) -> Self {
-        Self::new(url, unique_prefix(test_name))
+    /// The Redis a Redis-backed test uses ([`redis_url_or_skip`]) with a fresh
+    /// [`unique_prefix`] that is cleaned up when the test ends; `None` when the test is skipped.
+    ///
+    /// # Panics
+    ///
+    /// As [`redis_url_or_skip`]: when `CI=true` and no Redis is configured.
+    pub fn for_test(test_name: &str) -> Option<Self> {
+        let url = redis_url_or_skip(test_name)?;
+        Some(Self::new(url, unique_prefix(test_name)))
+    }
+
+    /// The Redis URL.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// The prefix it cleans up.
@@ -356,11 +367,11 @@ mod tests {
 
     #[test]
     fn dropping_the_cleanup_removes_its_keys_and_only_its_keys() {
-        let Some(url) = redis_url_or_skip("test_support::cleanup") else {
+        let Some(inside) = RedisKeysCleanup::for_test("cleanup[*]") else {
             return;
         };
-        let inside = RedisKeysCleanup::unique(url.clone(), "cleanup[*]");
-        let outside = RedisKeysCleanup::unique(url.clone(), "cleanup-neighbour");
+        let url = inside.url().to_owned();
+        let outside = RedisKeysCleanup::new(url.clone(), unique_prefix("cleanup-neighbour"));
         let target = RedisTarget::parse(&url).expect("a redis:// URL");
         let mut stream = std::net::TcpStream::connect(&target.address).expect("connect");
         let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));

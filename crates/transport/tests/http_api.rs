@@ -489,12 +489,11 @@ async fn memory_api() -> Api {
 #[cfg(feature = "redis")]
 async fn redis_api(test: &str) -> Option<Api> {
     use duet_presence_store::{RedisStore, RedisStoreConfig};
-    let url = duet_test_support::redis_url_or_skip(test)?;
-    let client = duet_presence_store::connect(&url)
+    let keys = duet_test_support::RedisKeysCleanup::for_test(test)?;
+    let client = duet_presence_store::connect(keys.url())
         .await
-        .unwrap_or_else(|e| panic!("cannot reach Redis at {url}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot reach Redis at {}: {e}", keys.url()));
     let clock = ManualClock::new();
-    let keys = duet_test_support::RedisKeysCleanup::unique(url, test);
     let config = RedisStoreConfig::default().with_key_prefix(keys.prefix());
     let store = RedisStore::with_clock(client, config, Arc::new(clock.clone()));
     let mut api = Api::new(Arc::new(store), clock, Settings::default());
