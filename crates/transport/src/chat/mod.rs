@@ -10,7 +10,7 @@ mod events;
 mod payload;
 mod reply;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -154,7 +154,9 @@ pub struct Chat<A: Adapter> {
     settings: ChatSettings,
     budget: KeyedBudget<GuestId>,
     io: OnceLock<SocketIo<A>>,
-    local_sockets: AtomicU64,
+    /// Signed: a client that leaves at once may be counted out by its disconnect handler
+    /// before its connect handler counts it in (the handlers are registered at the handshake).
+    local_sockets: AtomicI64,
     /// Disconnect handlers still running (a drain waits for them).
     disconnecting: AtomicU64,
     /// Set by [`Chat::close`]: the sockets it disconnects keep their chats through the grace.
@@ -194,7 +196,7 @@ impl<A: Adapter> Chat<A> {
             settings,
             budget,
             io: OnceLock::new(),
-            local_sockets: AtomicU64::new(0),
+            local_sockets: AtomicI64::new(0),
             disconnecting: AtomicU64::new(0),
             draining: std::sync::atomic::AtomicBool::new(false),
             local_pairs: std::sync::Mutex::default(),
@@ -228,7 +230,7 @@ impl<A: Adapter> Chat<A> {
 
     /// Sockets connected to this node.
     pub fn local_sockets(&self) -> u64 {
-        self.local_sockets.load(Ordering::Relaxed)
+        u64::try_from(self.local_sockets.load(Ordering::Relaxed)).unwrap_or(0)
     }
 
     fn now(&self) -> Timestamp {
