@@ -53,6 +53,8 @@ let socket: ChatSocket | null = null;
 let call: VideoCall | null = null;
 let typingSent = false;
 let typingTimer: ReturnType<typeof setTimeout> | undefined;
+/** Object URLs of the files shown, released when the messages go. */
+let fileUrls: string[] = [];
 
 function setStatus(text: string): void {
   page.status.textContent = text;
@@ -63,6 +65,12 @@ function notice(text: string): void {
   item.className = 'notice';
   item.textContent = text;
   show(item);
+}
+
+function clearMessages(): void {
+  page.messages.replaceChildren();
+  for (const url of fileUrls) URL.revokeObjectURL(url);
+  fileUrls = [];
 }
 
 function show(item: HTMLLIElement): void {
@@ -82,6 +90,7 @@ function showMessage(mine: boolean, message: { text?: string; file?: { name: str
   if (message.file) {
     const blob = new Blob([message.file.data], { type: message.file.type || 'application/octet-stream' });
     const url = URL.createObjectURL(blob);
+    fileUrls.push(url);
     const link = document.createElement('a');
     link.className = 'file';
     link.href = url;
@@ -177,7 +186,7 @@ function connect(session: Session): ChatSocket {
       notice('Reconnected.');
       return;
     }
-    page.messages.replaceChildren();
+    clearMessages();
     setStatus(`You are talking to ${who}`);
     const common = matched.commonInterests.length ? ` You both like ${matched.commonInterests.join(', ')}.` : '';
     notice(`You are now chatting with ${who}.${common}`);
@@ -194,7 +203,7 @@ function connect(session: Session): ChatSocket {
     showMessage(false, message);
   });
   connection.on('chat:cleared', ({ by }) => {
-    page.messages.replaceChildren();
+    clearMessages();
     notice(by === chat?.partner.id ? `${chat.partner.username} cleared the chat.` : 'You cleared the chat.');
   });
   connection.on('chat:typing:start', () => {
