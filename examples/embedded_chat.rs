@@ -2,9 +2,9 @@
 //! next to its own routes.
 //!
 //! ```text
-//! cargo run -p duet-examples --example embedded-chat
-//! curl -s localhost:4003/hello
-//! curl -s -XPOST localhost:4003/api/guest/session     # then connect socket.io-client to :4003
+//! cargo run -p duet-examples --example embedded-chat -- --addr 127.0.0.1:4000
+//! curl -s localhost:4000/hello
+//! curl -s -XPOST localhost:4000/api/guest/session     # then connect socket.io-client to :4000
 //! ```
 
 use std::net::SocketAddr;
@@ -13,29 +13,30 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::get;
 use duet_auth::TokenService;
-use duet_matchmaker::{MatchConfig, MatchQueue, MemoryQueue};
+use duet_matchmaker::{MatchConfig, MemoryQueue};
 use duet_presence_store::MemoryStore;
-use duet_transport::{Chat, ChatSettings, Services, Settings};
+use duet_transport::{Duet, Settings};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let queue: Arc<dyn MatchQueue> = Arc::new(MemoryQueue::new(MatchConfig::default()));
+    // The five lines of the duet-transport front page.
     let tokens = TokenService::new(&TokenService::random_secret())?;
-    let services = Services::new(tokens, Arc::new(MemoryStore::new()), Settings::default())
-        .with_queue(Arc::clone(&queue));
-    let services = Arc::new(services);
-    let settings = ChatSettings::default();
+    let (store, queue) = (
+        Arc::new(MemoryStore::new()),
+        Arc::new(MemoryQueue::new(MatchConfig::default())),
+    );
+    let settings = Settings::default();
     let (socket_layer, io) = settings.socket_io_builder().build_layer();
-    let (chat, ()) = Chat::attach(Arc::clone(&services), queue, settings, &io);
-    duet_transport::chat::end_sessions_on_delete(&chat);
-    let _heartbeat = services.spawn_maintenance();
-    let _background = chat.spawn_background();
+    let (duet, ()) = Duet::builder(tokens, store, queue)
+        .settings(settings)
+        .build(&io);
+    let _tasks = duet.spawn_tasks();
 
     let app = Router::new()
         .route("/hello", get(|| async { "the host app's own route" }))
-        .merge(duet_transport::http::router(services))
+        .merge(duet.router())
         .layer(socket_layer);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:4003").await?;
+    let listener = tokio::net::TcpListener::bind(duet_examples::listen_address()).await?;
     println!("embedded chat on http://{}", listener.local_addr()?);
     axum::serve(
         listener,

@@ -2,7 +2,7 @@
 //! rest of Duet.
 //!
 //! ```text
-//! cargo run -p duet-examples --example guest-sessions
+//! cargo run -p duet-examples --example guest-sessions -- --addr 127.0.0.1:4000
 //! curl -s -XPOST localhost:4000/login -d 'Ada'          # → {"token": ...}
 //! curl -s localhost:4000/whoami -H "Authorization: Bearer <token>"
 //! curl -s -XPOST localhost:4000/logout -H "Authorization: Bearer <token>"
@@ -66,7 +66,7 @@ async fn login(State(app): State<App>, name: String) -> Result<Json<Value>, Fail
     };
     let session = Session::start(username, app.store.clock().now(), Duration::from_secs(3600));
     let internal = || {
-        let body = json!({"error": {"code": "INTERNAL", "message": "try again later"}});
+        let body = json!({"error": {"code": duet_core::ErrorCode::Internal.as_str(), "message": "try again later"}});
         (StatusCode::INTERNAL_SERVER_ERROR, Json(body))
     };
     app.store
@@ -99,7 +99,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/whoami", get(whoami))
         .route("/logout", post(logout))
         .with_state(app);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:4000").await?;
+    let listener = tokio::net::TcpListener::bind(duet_examples::listen_address()).await?;
     println!(
         "guest-sessions example on http://{}",
         listener.local_addr()?

@@ -2,9 +2,9 @@
 //! Socket.IO. A client polls `/match/<id>` until it is paired.
 //!
 //! ```text
-//! cargo run -p duet-examples --example matchmaker
-//! curl -s -XPOST 'localhost:4001/match?interests=rust,jazz'   # → {"id": ..., "status": "waiting"}
-//! curl -s -XPOST 'localhost:4001/match?interests=Rust'        # → {"id": ..., "status": "paired", ...}
+//! cargo run -p duet-examples --example matchmaker -- --addr 127.0.0.1:4000
+//! curl -s -XPOST 'localhost:4000/match?interests=rust,jazz'   # → {"id": ..., "status": "waiting"}
+//! curl -s -XPOST 'localhost:4000/match?interests=Rust'        # → {"id": ..., "status": "paired", ...}
 //! ```
 
 use std::collections::HashMap;
@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use duet_auth::GuestId;
+use duet_core::GuestId;
 use duet_matchmaker::{Enqueued, Interests, MatchConfig, MatchQueue, MemoryQueue, Pairing, Ticket};
 use serde_json::{Value, json};
 
@@ -47,7 +47,7 @@ async fn join(State(app): State<App>, Query(query): Query<HashMap<String, String
     let raw = query.get("interests").map(String::as_str).unwrap_or("");
     let list = raw.split(',').filter(|i| !i.trim().is_empty());
     let Ok(interests) = Interests::parse(list) else {
-        return Json(json!({"error": "INVALID_PAYLOAD"}));
+        return Json(json!({"error": duet_core::ErrorCode::InvalidPayload.as_str()}));
     };
     let guest = GuestId::random();
     match app.queue.enqueue(Ticket::new(guest, interests)).await {
@@ -62,7 +62,7 @@ async fn join(State(app): State<App>, Query(query): Query<HashMap<String, String
 
 async fn status(State(app): State<App>, Path(guest): Path<String>) -> Json<Value> {
     let Ok(guest) = guest.parse::<GuestId>() else {
-        return Json(json!({"error": "INVALID_PAYLOAD"}));
+        return Json(json!({"error": duet_core::ErrorCode::InvalidPayload.as_str()}));
     };
     let paired = app
         .partners
@@ -97,7 +97,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/match", post(join))
         .route("/match/{id}", get(status))
         .with_state(app);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:4001").await?;
+    let listener = tokio::net::TcpListener::bind(duet_examples::listen_address()).await?;
     println!("matchmaker example on http://{}", listener.local_addr()?);
     axum::serve(listener, router)
         .with_graceful_shutdown(async {

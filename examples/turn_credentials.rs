@@ -2,8 +2,8 @@
 //! (`use-auth-secret`), the way any WebRTC app can, without the rest of Duet.
 //!
 //! ```text
-//! TURN_SECRET=s3cret cargo run -p duet-examples --example turn-credentials
-//! curl -s 'localhost:4002/turn?user=alice'
+//! TURN_SECRET=s3cret cargo run -p duet-examples --example turn-credentials -- --addr 127.0.0.1:4000
+//! curl -s 'localhost:4000/turn?user=alice'
 //! ```
 
 use std::collections::HashMap;
@@ -42,7 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let router = Router::new()
         .route("/turn", get(turn))
         .with_state(Arc::new(ice));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:4002").await?;
+    let listener = tokio::net::TcpListener::bind(duet_examples::listen_address()).await?;
     println!(
         "turn-credentials example on http://{}",
         listener.local_addr()?

@@ -145,14 +145,17 @@ pub(crate) fn non_empty(value: &Option<String>) -> Option<&str> {
 }
 
 impl Config {
-    /// The Socket.IO layer's settings.
-    pub(crate) fn chat_settings(&self) -> duet_transport::ChatSettings {
+    /// The node's settings.
+    pub(crate) fn settings(&self) -> duet_transport::Settings {
         let ice = duet_signaling::IceConfig::from_lists(
             non_empty(&self.stun_urls).unwrap_or_default(),
             non_empty(&self.turn_urls).unwrap_or_default(),
             non_empty(&self.turn_secret),
         );
-        duet_transport::ChatSettings {
+        duet_transport::Settings {
+            session_ttl: Duration::from_secs(self.session_ttl_seconds),
+            sessions_per_minute: self.session_rate_limit_per_minute,
+            trust_forwarded_for: self.trust_proxy,
             rate_limit_max: self.rate_limit_max,
             rate_limit_window: Duration::from_millis(self.rate_limit_window_ms),
             resume_grace: Duration::from_millis(self.resume_grace_ms),
@@ -160,12 +163,8 @@ impl Config {
             ping_interval: Duration::from_millis(self.ping_interval_ms),
             ping_timeout: Duration::from_millis(self.ping_timeout_ms),
             ice,
-            ..duet_transport::ChatSettings::default()
+            ..duet_transport::Settings::default()
         }
-    }
-
-    pub(crate) fn session_ttl(&self) -> Duration {
-        Duration::from_secs(self.session_ttl_seconds)
     }
 
     /// The signing secret, or why the server must not start.

@@ -10,9 +10,10 @@ use std::time::Duration;
 use axum::handler::HandlerWithoutStateExt;
 use clap::Parser;
 use duet_auth::TokenService;
-use duet_matchmaker::{MatchConfig, MatchQueue, MemoryQueue};
-use duet_presence_store::{MemoryStore, NodeId, PresenceStore};
-use duet_transport::{AdapterKind, Chat, OriginPatterns, Readiness, Services, Settings};
+use duet_core::NodeId;
+use duet_matchmaker::{MatchConfig, MemoryQueue};
+use duet_presence_store::MemoryStore;
+use duet_transport::{AdapterKind, Duet, OriginPatterns, Readiness};
 use socketioxide::adapter::Adapter;
 use socketioxide::layer::SocketIoLayer;
 use tokio::net::TcpListener;
@@ -59,49 +60,50 @@ async fn run(config: Config) -> Result<(), String> {
         })?,
         None => NodeId::random(),
     };
-    let match_config = MatchConfig::default()
+    let matching = MatchConfig::default()
         .with_interest_wait(Duration::from_millis(config.match_interest_wait_ms));
-    let backend = choose_backend(&config, match_config).await;
-    let settings = Settings {
-        session_ttl: config.session_ttl(),
-        sessions_per_minute: config.session_rate_limit_per_minute,
-        trust_forwarded_for: config.trust_proxy,
-        ..Settings::default()
+    let settings = config.settings();
+    let readiness = match choose_backend(&config, matching.clone()).await {
+        #[cfg(feature = "redis")]
+        Backend::Cluster(cluster) => {
+            use duet_transport::cluster::FredAdapter;
+            let (layer, io) = settings
+                .socket_io_builder()
+                .with_adapter::<FredAdapter<_>>(cluster.adapter)
+                .build_layer();
+            let (duet, init) = Duet::builder(tokens, cluster.store, cluster.queue)
+                .settings(settings)
+                .node_id(node_id)
+                .readiness(Readiness {
+                    adapter: AdapterKind::Redis,
+                    redis_fallback: false,
+                })
+                .build(&io);
+            init.await
+                .map_err(|e| format!("the Socket.IO Redis adapter did not start: {e}"))?;
+            return serve(&config, duet, layer).await;
+        }
+        Backend::Memory(readiness) => readiness,
     };
-    let services = Arc::new(
-        Services::new(tokens, backend.store, settings)
-            .with_readiness(backend.readiness)
-            .with_node_id(node_id.clone())
-            .with_queue(Arc::clone(&backend.queue)),
-    );
-    let chat_settings = config.chat_settings();
-    let builder = chat_settings.socket_io_builder();
-    #[cfg(feature = "redis")]
-    if let Some(adapter) = backend.adapter {
-        use duet_transport::cluster::FredAdapter;
-        let (layer, io) = builder
-            .with_adapter::<FredAdapter<_>>(adapter)
-            .build_layer();
-        let (chat, init) = Chat::attach(Arc::clone(&services), backend.queue, chat_settings, &io);
-        init.await
-            .map_err(|e| format!("the Socket.IO Redis adapter did not start: {e}"))?;
-        return serve(&config, services, chat, layer).await;
-    }
-    let (layer, io) = builder.build_layer();
-    let (chat, ()) = Chat::attach(Arc::clone(&services), backend.queue, chat_settings, &io);
-    serve(&config, services, chat, layer).await
+    let store = Arc::new(MemoryStore::new());
+    let queue = Arc::new(MemoryQueue::new(matching));
+    let (layer, io) = settings.socket_io_builder().build_layer();
+    let (duet, ()) = Duet::builder(tokens, store, queue)
+        .settings(settings)
+        .node_id(node_id)
+        .readiness(readiness)
+        .build(&io);
+    serve(&config, duet, layer).await
 }
 
 /// Serves HTTP and Socket.IO on one port until SIGINT/SIGTERM, then drains.
 async fn serve<A: Adapter>(
     config: &Config,
-    services: Arc<Services>,
-    chat: Arc<Chat<A>>,
+    duet: Arc<Duet<A>>,
     socket_layer: SocketIoLayer<A>,
 ) -> Result<(), String> {
-    duet_transport::chat::end_sessions_on_delete(&chat);
     let cors = OriginPatterns::parse(&config.cors_origins);
-    let mut app = duet_transport::http::router(Arc::clone(&services));
+    let mut app = duet.router();
     if let Some(dir) = &config.web_dir {
         // The files of `dir` (`index.html` for a directory) for GET and HEAD; a missing file or
         // another method gets the API's JSON `404 NOT_FOUND`, like every unknown route.
@@ -119,27 +121,25 @@ async fn serve<A: Adapter>(
         .await
         .map_err(|e| format!("cannot listen on {address}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    let maintenance = services.spawn_maintenance();
-    let background = chat.spawn_background();
-    let node_id = services.node_id.clone();
+    let tasks = duet.spawn_tasks();
     tracing::info!(
         address = %local,
-        node_id = %node_id,
-        store = services.store.kind().as_str(),
-        adapter = services.readiness.adapter.as_str(),
+        node_id = %duet.node_id(),
+        store = duet.store().kind().as_str(),
+        adapter = duet.readiness().adapter.as_str(),
         "duet-server listening"
     );
 
     let drain_limit = Duration::from_millis(config.shutdown_timeout_ms);
     let draining = Arc::new(tokio::sync::Notify::new());
     let drain = {
-        let chat = Arc::clone(&chat);
+        let duet = Arc::clone(&duet);
         let draining = Arc::clone(&draining);
         async move {
             shutdown_signal().await;
             draining.notify_one();
             // Clients see a dropped connection, reconnect elsewhere and resume within the grace.
-            chat.close().await;
+            duet.close().await;
         }
     };
     let server = axum::serve(
@@ -157,13 +157,10 @@ async fn serve<A: Adapter>(
             Ok(())
         }
     };
-    maintenance.abort();
-    for task in background {
-        task.abort();
-    }
+    drop(tasks);
     // Leave the cluster at once instead of waiting for the heartbeat to expire.
-    match tokio::time::timeout(drain_limit, services.store.remove_node(&node_id)).await {
-        Ok(Ok(_)) => tracing::info!("node removed from presence"),
+    match tokio::time::timeout(drain_limit, duet.leave_cluster()).await {
+        Ok(Ok(())) => tracing::info!("node removed from presence"),
         Ok(Err(error)) => tracing::warn!(%error, "could not remove this node from presence"),
         Err(_) => tracing::warn!("removing this node from presence timed out"),
     }
@@ -171,98 +168,57 @@ async fn serve<A: Adapter>(
 }
 
 /// Where this node keeps shared state.
-struct Backend {
-    store: Arc<dyn PresenceStore>,
-    queue: Arc<dyn MatchQueue>,
-    readiness: Readiness,
-    /// The Socket.IO Redis adapter, when the cluster is on Redis.
+enum Backend {
+    /// Everything in this process; `/ready` says whether that was a fallback.
+    Memory(Readiness),
+    /// Redis: store, queue and the Socket.IO adapter.
     #[cfg(feature = "redis")]
-    adapter:
-        Option<socketioxide_redis::RedisAdapterCtr<socketioxide_redis::drivers::fred::FredDriver>>,
+    Cluster(duet_transport::cluster::Cluster),
 }
 
 /// Redis when configured and reachable; otherwise memory, loudly, with `/ready` degraded.
-async fn choose_backend(config: &Config, match_config: MatchConfig) -> Backend {
-    let memory = |readiness| Backend {
-        store: Arc::new(MemoryStore::new()),
-        queue: Arc::new(MemoryQueue::new(match_config.clone())),
-        readiness,
-        #[cfg(feature = "redis")]
-        adapter: None,
-    };
+async fn choose_backend(config: &Config, matching: MatchConfig) -> Backend {
     let Some(url) = non_empty(&config.redis_url) else {
         tracing::info!("DUET_REDIS_URL is not set: single node, everything in memory");
-        return memory(Readiness::default());
+        return Backend::Memory(Readiness::default());
     };
     #[cfg(feature = "redis")]
     {
-        use duet_matchmaker::{RedisQueue, RedisQueueConfig};
-        use duet_presence_store::{RedisStore, RedisStoreConfig};
-        let prefix = config.redis_key_prefix.clone();
-        let connected = async {
-            let client = connect_redis(url).await?;
-            let adapter = tokio::time::timeout(
-                REDIS_CONNECT_TIMEOUT,
-                duet_transport::cluster::redis_adapter(url, &prefix),
-            )
-            .await
-            .map_err(|_| {
-                format!("the adapter's subscriber got no answer within {REDIS_CONNECT_TIMEOUT:?}")
-            })??;
-            Ok::<_, String>((client, adapter))
-        };
-        match connected.await {
-            Ok((client, adapter)) => {
-                let store_config = RedisStoreConfig::default().with_key_prefix(prefix.clone());
-                let queue_config =
-                    RedisQueueConfig::default().with_key_prefix(format!("{prefix}mq:"));
+        let prefix = &config.redis_key_prefix;
+        let joined = tokio::time::timeout(
+            REDIS_CONNECT_TIMEOUT,
+            duet_transport::cluster::connect(url, prefix, matching),
+        )
+        .await;
+        match joined {
+            Ok(Ok(cluster)) => {
                 tracing::info!(
                     "cluster mode: presence, matching and the Socket.IO adapter on Redis"
                 );
-                return Backend {
-                    store: Arc::new(RedisStore::new(client.clone(), store_config)),
-                    queue: Arc::new(RedisQueue::new(client, match_config.clone(), queue_config)),
-                    readiness: Readiness {
-                        adapter: AdapterKind::Redis,
-                        redis_fallback: false,
-                    },
-                    adapter: Some(adapter),
-                };
+                return Backend::Cluster(cluster);
             }
-            Err(reason) => tracing::error!(
-                %reason,
+            Ok(Err(error)) => tracing::error!(
+                %error,
                 "DUET_REDIS_URL is set but Redis is unreachable: RUNNING ON MEMORY ALONE; this node does not share state with any other and /ready reports degraded"
+            ),
+            Err(_) => tracing::error!(
+                timeout = ?REDIS_CONNECT_TIMEOUT,
+                "DUET_REDIS_URL is set but Redis did not answer in time: RUNNING ON MEMORY ALONE; this node does not share state with any other and /ready reports degraded"
             ),
         }
     }
     #[cfg(not(feature = "redis"))]
-    tracing::error!(
-        url_set = !url.is_empty(),
-        "DUET_REDIS_URL is set but this build has no Redis support: RUNNING ON MEMORY ALONE"
-    );
-    memory(Readiness {
+    {
+        let _ = matching;
+        tracing::error!(
+            url_set = !url.is_empty(),
+            "DUET_REDIS_URL is set but this build has no Redis support: RUNNING ON MEMORY ALONE"
+        );
+    }
+    Backend::Memory(Readiness {
         adapter: AdapterKind::Local,
         redis_fallback: true,
     })
-}
-
-#[cfg(feature = "redis")]
-async fn connect_redis(url: &str) -> Result<duet_presence_store::fred::prelude::Client, String> {
-    let client = duet_presence_store::client_from_url(url).map_err(|e| e.to_string())?;
-    let init = async {
-        use duet_presence_store::fred::prelude::ClientLike;
-        client.init().await.map(drop).map_err(|e| e.to_string())
-    };
-    match tokio::time::timeout(REDIS_CONNECT_TIMEOUT, init).await {
-        Ok(Ok(())) => Ok(client),
-        Ok(Err(reason)) => Err(reason),
-        Err(_) => {
-            // Stop the client's reconnect loop: this process will not use it.
-            use duet_presence_store::fred::prelude::ClientLike;
-            let _ = client.quit().await;
-            Err(format!("no answer within {REDIS_CONNECT_TIMEOUT:?}"))
-        }
-    }
 }
 
 async fn shutdown_signal() {

@@ -1,5 +1,7 @@
 //! The one error type of token verification, with the protocol's wire codes.
 
+use duet_core::ErrorCode;
+
 /// A boxed error from a session backend, kept as the `source` of [`AuthError::Backend`].
 pub type BackendError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -30,13 +32,13 @@ pub enum AuthError {
 impl AuthError {
     /// The protocol's error code: `AUTH_REQUIRED`, `AUTH_INVALID`, `SESSION_EXPIRED`,
     /// `SESSION_NOT_FOUND`, or `INTERNAL` for a backend failure.
-    pub const fn code(&self) -> &'static str {
+    pub const fn code(&self) -> ErrorCode {
         match self {
-            Self::Required => "AUTH_REQUIRED",
-            Self::Invalid => "AUTH_INVALID",
-            Self::SessionExpired => "SESSION_EXPIRED",
-            Self::SessionNotFound => "SESSION_NOT_FOUND",
-            Self::Backend(_) => "INTERNAL",
+            Self::Required => ErrorCode::AuthRequired,
+            Self::Invalid => ErrorCode::AuthInvalid,
+            Self::SessionExpired => ErrorCode::SessionExpired,
+            Self::SessionNotFound => ErrorCode::SessionNotFound,
+            Self::Backend(_) => ErrorCode::Internal,
         }
     }
 }

@@ -6,8 +6,7 @@ use std::time::Duration;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::clock::Timestamp;
-use crate::ids::{GuestId, SessionId};
+use duet_core::{ErrorCode, GuestId, SessionId, Timestamp};
 
 /// The longest username, in Unicode scalar values, after trimming.
 pub const MAX_USERNAME_CHARS: usize = 32;
@@ -42,8 +41,8 @@ pub enum UsernameError {
 
 impl UsernameError {
     /// The protocol's error code for every username problem.
-    pub const fn code(&self) -> &'static str {
-        "INVALID_USERNAME"
+    pub const fn code(&self) -> ErrorCode {
+        ErrorCode::InvalidUsername
     }
 }
 

@@ -43,7 +43,7 @@
 //! assert_eq!(guest.session.guest.username.as_str(), "Ada");
 //!
 //! let refused = tokens.authenticate("not a token", &store).await;
-//! assert_eq!(refused.map_err(|e| e.code()).err(), Some("AUTH_INVALID"));
+//! assert_eq!(refused.map_err(|e| e.code()).err(), Some(duet_core::ErrorCode::AuthInvalid));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
@@ -52,18 +52,16 @@
 //!
 //! None: the crate always signs with HS256 through `jsonwebtoken`'s pure-Rust backend.
 
-mod clock;
 mod error;
 mod extract;
 mod guest;
-mod ids;
 mod token;
 
-pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+/// The shared vocabulary, re-exported so this crate can be used on its own.
+pub use duet_core::{Clock, ErrorCode, GuestId, ManualClock, SessionId, SystemClock, Timestamp};
 pub use error::{AuthError, BackendError, SecretError, SignError};
 pub use extract::{auth_payload_token, bearer_token, extract_token};
 pub use guest::{Guest, MAX_USERNAME_CHARS, Session, Username, UsernameError};
-pub use ids::{GuestId, SessionId};
 pub use token::{
     Authenticated, Claims, IssuedToken, MIN_SECRET_BYTES, SessionLookup, TokenService,
 };

@@ -7,10 +7,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::error::{AuthError, BackendError, SecretError, SignError};
 use crate::guest::Session;
-use crate::ids::{GuestId, SessionId};
+use duet_core::{Clock, GuestId, SessionId, SystemClock, Timestamp};
 
 /// The shortest HS256 secret accepted, in bytes (the key should be as long as the hash output).
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -197,8 +196,8 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     use super::*;
-    use crate::clock::ManualClock;
     use crate::guest::Username;
+    use duet_core::ManualClock;
 
     #[derive(Default)]
     struct Sessions(Mutex<HashMap<SessionId, Session>>);

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use duet_auth::{GuestId, ManualClock, Timestamp};
+use duet_core::{GuestId, ManualClock, Timestamp};
 use duet_matchmaker::{
     Interests, MatchConfig, MatchQueue, MemoryQueue, RedisQueue, RedisQueueConfig, Ticket, Waitlist,
 };
@@ -161,7 +161,7 @@ fn redis_benches(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
-    let Ok(client) = runtime.block_on(duet_presence_store::connect(&url)) else {
+    let Ok(client) = runtime.block_on(duet_core::redis::connect(&url)) else {
         eprintln!("redis_queue benches SKIPPED: no Redis at {url}");
         return;
     };

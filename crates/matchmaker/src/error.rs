@@ -13,7 +13,7 @@ pub enum QueueError {
 
 impl QueueError {
     /// The wire code for any queue failure: `INTERNAL`.
-    pub const fn code(&self) -> &'static str {
-        "INTERNAL"
+    pub const fn code(&self) -> duet_core::ErrorCode {
+        duet_core::ErrorCode::Internal
     }
 }

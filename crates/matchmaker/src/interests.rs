@@ -47,8 +47,8 @@ pub enum InterestsError {
 
 impl InterestsError {
     /// The protocol's error code for bad interests.
-    pub const fn code(&self) -> &'static str {
-        "INVALID_PAYLOAD"
+    pub const fn code(&self) -> duet_core::ErrorCode {
+        duet_core::ErrorCode::InvalidPayload
     }
 }
 

@@ -17,7 +17,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use duet_auth::GuestId;
+//! use duet_core::GuestId;
 //! use duet_matchmaker::{Enqueued, Interests, MatchConfig, MatchQueue, MemoryQueue, Ticket};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use duet_auth::{Clock, GuestId, SystemClock};
+use duet_core::{Clock, GuestId, SystemClock};
 
 use crate::error::QueueError;
 use crate::model::{DueWork, Enqueued, MatchConfig, Ticket};

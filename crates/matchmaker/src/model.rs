@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use duet_auth::{GuestId, Timestamp};
+use duet_core::{GuestId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::interests::Interests;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use duet_auth::{Clock, GuestId};
+use duet_core::{Clock, GuestId};
 
 use crate::error::QueueError;
 use crate::model::{DueWork, Enqueued, MatchConfig, Ticket};

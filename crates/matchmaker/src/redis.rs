@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use duet_auth::{Clock, GuestId, SystemClock, Timestamp};
+use duet_core::{Clock, GuestId, SystemClock, Timestamp};
 use fred::prelude::{Client, KeysInterface, SortedSetsInterface};
 use fred::types::scripts::Script;
 use tokio::sync::{Semaphore, mpsc, oneshot};

@@ -13,7 +13,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::Duration;
 
-use duet_auth::{GuestId, Timestamp};
+use duet_core::{GuestId, Timestamp};
 
 use crate::interests::{Interests, MAX_INTERESTS};
 use crate::model::{DueWork, Enqueued, MatchConfig, Pairing, Ticket, Waiter};

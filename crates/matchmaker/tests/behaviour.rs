@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use duet_auth::{GuestId, ManualClock};
+use duet_core::{GuestId, ManualClock};
 use duet_matchmaker::{Enqueued, Interests, MatchConfig, MatchQueue, MemoryQueue, Pairing, Ticket};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -38,7 +38,7 @@ async fn memory_fixture() -> Fixture {
 async fn redis_fixture(test: &str) -> Option<Fixture> {
     use duet_matchmaker::{RedisQueue, RedisQueueConfig};
     let keys = duet_test_support::RedisKeysCleanup::for_test(test)?;
-    let client = duet_presence_store::connect(keys.url())
+    let client = duet_core::redis::connect(keys.url())
         .await
         .unwrap_or_else(|e| panic!("cannot reach Redis at {}: {e}", keys.url()));
     let clock = ManualClock::new();

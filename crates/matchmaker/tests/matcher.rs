@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use duet_auth::{GuestId, ManualClock};
+use duet_core::{GuestId, ManualClock};
 use duet_matchmaker::{Interests, MatchConfig, MatchQueue, MemoryQueue, Ticket, spawn_matcher};
 
 #[tokio::test(start_paused = true)]

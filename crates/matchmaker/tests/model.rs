@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use duet_auth::{Clock, GuestId, ManualClock, Timestamp};
+use duet_core::{Clock, GuestId, ManualClock, Timestamp};
 use duet_matchmaker::{Enqueued, Interests, MatchConfig, MatchQueue, MemoryQueue, Pairing, Ticket};
 use proptest::prelude::*;
 
@@ -263,7 +263,7 @@ proptest! {
         };
         runtime().block_on(async move {
             use duet_matchmaker::{RedisQueue, RedisQueueConfig};
-            let client = duet_presence_store::connect(keys.url()).await.unwrap_or_else(|e| panic!("{e}"));
+            let client = duet_core::redis::connect(keys.url()).await.unwrap_or_else(|e| panic!("{e}"));
             let clock = ManualClock::starting_at(Timestamp::from_unix_millis(1_000_000));
             let redis = RedisQueueConfig::default().with_key_prefix(keys.prefix());
             let queue = RedisQueue::with_clock(client, config(), redis, Arc::new(clock.clone()));

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use duet_auth::{GuestId, ManualClock};
+use duet_core::{GuestId, ManualClock};
 use duet_matchmaker::{
     Enqueued, Interests, MatchConfig, MatchQueue, QueueError, RedisQueue, RedisQueueConfig, Ticket,
 };
@@ -25,7 +25,7 @@ struct Fixture {
 
 async fn fixture(test: &str) -> Option<Fixture> {
     let keys = duet_test_support::RedisKeysCleanup::for_test(test)?;
-    let client = duet_presence_store::connect(keys.url())
+    let client = duet_core::redis::connect(keys.url())
         .await
         .unwrap_or_else(|e| panic!("cannot reach Redis at {}: {e}", keys.url()));
     let prefix = keys.prefix().to_owned();

@@ -16,8 +16,8 @@ pub enum StoreError {
 
 impl StoreError {
     /// The wire code for any store failure: `INTERNAL`.
-    pub const fn code(&self) -> &'static str {
-        "INTERNAL"
+    pub const fn code(&self) -> duet_core::ErrorCode {
+        duet_core::ErrorCode::Internal
     }
 }
 

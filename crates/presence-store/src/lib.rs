@@ -54,8 +54,8 @@
 //!
 //! # How it works
 //!
-//! Expiry is judged against the store's [`duet_auth::Clock`], so tests move time with a
-//! [`duet_auth::ManualClock`]. The memory backend keeps sessions in an expiry-ordered index
+//! Expiry is judged against the store's [`duet_core::Clock`], so tests move time with a
+//! [`duet_core::ManualClock`]. The memory backend keeps sessions in an expiry-ordered index
 //! that a background task sweeps; the Redis backend gives every key a TTL and changes shared
 //! state only in Lua scripts, so two nodes never both claim the same expired session, dead node
 //! or ended pair.
@@ -64,7 +64,7 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `redis` | `RedisStore` and the fred client helpers `client_from_url` / `connect` |
+//! | `redis` | `RedisStore` (build its client with `duet_core::redis::connect`) |
 
 mod error;
 mod memory;
@@ -73,13 +73,12 @@ mod model;
 mod redis;
 mod store;
 
+pub use duet_core::{NodeId, RoomId};
 pub use error::StoreError;
 pub use memory::{MemoryStore, MemoryStoreConfig};
-pub use model::{
-    BackendKind, Connection, DeadNode, ExpiredSession, NodeId, Pair, PresenceStats, RoomId,
-};
+pub use model::{BackendKind, Connection, DeadNode, ExpiredSession, Pair, PresenceStats};
 #[cfg(feature = "redis")]
-pub use redis::{RedisStore, RedisStoreConfig, client_builder, client_from_url, connect};
+pub use redis::{RedisStore, RedisStoreConfig};
 
 /// The fred crate this store is built on, so users name the same `Client` type.
 #[cfg(feature = "redis")]

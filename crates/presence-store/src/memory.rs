@@ -5,12 +5,11 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use duet_auth::{Clock, GuestId, Session, SessionId, SystemClock, Timestamp};
+use duet_auth::Session;
+use duet_core::{Clock, GuestId, NodeId, RoomId, SessionId, SystemClock, Timestamp};
 
 use crate::error::StoreError;
-use crate::model::{
-    BackendKind, Connection, DeadNode, ExpiredSession, NodeId, Pair, PresenceStats, RoomId,
-};
+use crate::model::{BackendKind, Connection, DeadNode, ExpiredSession, Pair, PresenceStats};
 use crate::store::PresenceStore;
 
 /// Settings of a [`MemoryStore`].

@@ -1,72 +1,7 @@
 //! The records a presence store keeps.
 
-use std::fmt;
-use std::str::FromStr;
-
-use duet_auth::{GuestId, SessionId, Timestamp};
+use duet_core::{GuestId, NodeId, RoomId, SessionId, Timestamp};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-
-/// A node of a Duet cluster (one `duet-server` process), named by `DUET_NODE_ID` or at random.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct NodeId(String);
-
-impl NodeId {
-    /// A node id from an operator-chosen name. Returns `None` for an empty name or one with
-    /// white space, control characters or `|` (used as a separator in Redis values).
-    pub fn new(name: &str) -> Option<Self> {
-        let valid = !name.is_empty()
-            && name.len() <= 128
-            && !name
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == '|');
-        valid.then(|| Self(name.to_owned()))
-    }
-
-    /// A random node id such as `node-3f2a9c1e`.
-    pub fn random() -> Self {
-        let uuid = Uuid::new_v4().simple().to_string();
-        Self(format!("node-{}", &uuid[..8]))
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for NodeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// One chat between two guests: the `roomId` of the protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct RoomId(Uuid);
-
-impl RoomId {
-    /// A fresh random room id.
-    pub fn random() -> Self {
-        Self(Uuid::new_v4())
-    }
-}
-
-impl fmt::Display for RoomId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0.hyphenated(), f)
-    }
-}
-
-impl FromStr for RoomId {
-    type Err = uuid::Error;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(text).map(Self)
-    }
-}
 
 /// A guest's live socket: which node holds it, and its Socket.IO id there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,17 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use duet_auth::{Clock, GuestId, Session, SessionId, SystemClock, Timestamp};
-use fred::prelude::{
-    Builder, Client, ClientLike, Config, KeysInterface, ReconnectPolicy, SortedSetsInterface, Value,
-};
-use fred::types::RespVersion;
+use duet_auth::Session;
+use duet_core::{Clock, GuestId, NodeId, RoomId, SessionId, SystemClock, Timestamp};
+use fred::prelude::{Client, ClientLike, KeysInterface, SortedSetsInterface, Value};
 use fred::types::scripts::Script;
 
 use crate::error::StoreError;
-use crate::model::{
-    BackendKind, Connection, DeadNode, ExpiredSession, NodeId, Pair, PresenceStats, RoomId,
-};
+use crate::model::{BackendKind, Connection, DeadNode, ExpiredSession, Pair, PresenceStats};
 use crate::store::PresenceStore;
 
 /// How long an expired session's record stays readable after its expiry, so that the node that
@@ -61,45 +57,6 @@ impl RedisStoreConfig {
         self.key_prefix = prefix.into();
         self
     }
-}
-
-/// A fred client set up the way Duet expects: RESP3 (fred 10 needs it for the socketioxide
-/// adapter), commands that fail fast while disconnected, at most 3 attempts per command, and a
-/// reconnect policy with exponential backoff from 50 ms up to 500 ms that never gives up.
-///
-/// The client is built, not connected: call `init().await` (or [`connect`]).
-pub fn client_from_url(url: &str) -> Result<Client, StoreError> {
-    client_builder(url)?
-        .build()
-        .map_err(|e| StoreError::Config(e.to_string()))
-}
-
-/// The fred builder behind [`client_from_url`], for other kinds of clients (the Socket.IO
-/// adapter needs a subscriber client with the same settings).
-pub fn client_builder(url: &str) -> Result<Builder, StoreError> {
-    let mut config = Config::from_url(url).map_err(|e| StoreError::Config(e.to_string()))?;
-    config.version = RespVersion::RESP3;
-    config.fail_fast = true;
-    let mut builder = Builder::from_config(config);
-    builder
-        .with_connection_config(|connection| {
-            connection.connection_timeout = Duration::from_secs(2);
-            connection.internal_command_timeout = Duration::from_secs(2);
-            connection.max_command_attempts = 3;
-        })
-        .with_performance_config(|performance| {
-            performance.default_command_timeout = Duration::from_secs(2);
-        })
-        // 0 attempts means "retry forever": a node must come back by itself when Redis does.
-        .set_policy(ReconnectPolicy::new_exponential(0, 50, 500, 2));
-    Ok(builder)
-}
-
-/// [`client_from_url`], then connects and waits until the client is ready.
-pub async fn connect(url: &str) -> Result<Client, StoreError> {
-    let client = client_from_url(url)?;
-    let _connection_task = client.init().await.map_err(backend)?;
-    Ok(client)
 }
 
 fn backend(error: fred::error::Error) -> StoreError {
@@ -149,7 +106,7 @@ struct Scripts {
 }
 
 impl RedisStore {
-    /// A store on `client` (which should come from [`client_from_url`] or be set up alike).
+    /// A store on `client` (which should come from `duet_core::redis::client_from_url` or be set up alike).
     pub fn new(client: Client, config: RedisStoreConfig) -> Self {
         Self::with_clock(client, config, Arc::new(SystemClock))
     }

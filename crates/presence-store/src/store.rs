@@ -5,12 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use duet_auth::{BackendError, Clock, GuestId, Session, SessionId, SessionLookup, Timestamp};
+use duet_auth::{BackendError, Session, SessionLookup};
+use duet_core::{Clock, GuestId, NodeId, RoomId, SessionId, Timestamp};
 
 use crate::error::StoreError;
-use crate::model::{
-    BackendKind, Connection, DeadNode, ExpiredSession, NodeId, Pair, PresenceStats, RoomId,
-};
+use crate::model::{BackendKind, Connection, DeadNode, ExpiredSession, Pair, PresenceStats};
 
 /// Everything one node must share with the others about guests: sessions, live sockets, nodes,
 /// current pairs, recent partners and the counts derived from them.

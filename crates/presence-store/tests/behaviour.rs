@@ -390,7 +390,7 @@ async fn memory_fixture() -> Fixture {
 async fn redis_fixture(test: &str) -> Option<Fixture> {
     use duet_presence_store::{RedisStore, RedisStoreConfig};
     let keys = duet_test_support::RedisKeysCleanup::for_test(test)?;
-    let client = duet_presence_store::connect(keys.url())
+    let client = duet_core::redis::connect(keys.url())
         .await
         .unwrap_or_else(|e| panic!("cannot reach Redis at {}: {e}", keys.url()));
     let clock = ManualClock::new();

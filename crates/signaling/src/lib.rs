@@ -32,6 +32,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+pub use duet_core::ErrorCode;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -118,37 +119,31 @@ pub enum SignalError {
 
 impl SignalError {
     /// `INVALID_PAYLOAD` or `PAYLOAD_TOO_LARGE`.
-    pub const fn code(&self) -> &'static str {
+    pub const fn code(&self) -> ErrorCode {
         match self {
-            Self::InvalidPayload(_) => "INVALID_PAYLOAD",
-            Self::TooLarge(_) => "PAYLOAD_TOO_LARGE",
+            Self::InvalidPayload(_) => ErrorCode::InvalidPayload,
+            Self::TooLarge(_) => ErrorCode::PayloadTooLarge,
         }
     }
-}
-
-#[derive(Deserialize)]
-struct SdpPayload {
-    sdp: Value,
-}
-
-#[derive(Deserialize)]
-struct CandidatePayload {
-    candidate: Value,
 }
 
 impl Signal {
     /// Checks `payload` for the event `kind`. Unknown fields are ignored; a hangup takes no
     /// payload and ignores any.
+    ///
+    /// The payload and its candidate must be JSON objects: an array is refused even where
+    /// its items would line up with the fields (`["v=0..."]` is not `{"sdp": "v=0..."}`).
     pub fn parse(kind: SignalKind, payload: &Value) -> Result<Self, SignalError> {
         let event = kind.event();
         let invalid = || SignalError::InvalidPayload(event);
+        let field = |name: &str| payload.as_object().and_then(|fields| fields.get(name));
         match kind {
             SignalKind::Hangup => Ok(Self::Hangup),
             SignalKind::Offer | SignalKind::Answer => {
-                let SdpPayload { sdp } = SdpPayload::deserialize(payload).map_err(|_| invalid())?;
-                let Value::String(sdp) = sdp else {
+                let Some(Value::String(sdp)) = field("sdp") else {
                     return Err(invalid());
                 };
+                let sdp = sdp.clone();
                 if sdp.len() > MAX_SDP_BYTES {
                     return Err(SignalError::TooLarge(event));
                 }
@@ -162,10 +157,10 @@ impl Signal {
                 })
             }
             SignalKind::IceCandidate => {
-                let CandidatePayload { candidate } =
-                    CandidatePayload::deserialize(payload).map_err(|_| invalid())?;
-                let candidate: IceCandidate =
-                    IceCandidate::deserialize(&candidate).map_err(|_| invalid())?;
+                let Some(candidate @ Value::Object(_)) = field("candidate") else {
+                    return Err(invalid());
+                };
+                let candidate = IceCandidate::deserialize(candidate).map_err(|_| invalid())?;
                 let field_too_long = |f: &Option<String>| {
                     f.as_ref()
                         .is_some_and(|v| v.len() > MAX_CANDIDATE_FIELD_BYTES)
@@ -192,16 +187,41 @@ impl Signal {
     }
 
     /// What the partner receives: `{"from", "sdp"}`, `{"from", "candidate"}` or `{"from"}`.
-    pub fn relayed(&self, from: &str) -> Value {
-        match self {
-            Self::Offer { sdp } | Self::Answer { sdp } => {
-                serde_json::json!({"from": from, "sdp": sdp})
-            }
-            Self::IceCandidate(candidate) => {
-                serde_json::json!({"from": from, "candidate": candidate})
-            }
-            Self::Hangup => serde_json::json!({"from": from}),
+    pub fn relayed<F: Serialize>(&self, from: F) -> Relayed<'_, F> {
+        Relayed { from, signal: self }
+    }
+}
+
+/// A signal as the partner receives it, serialized straight from the checked [`Signal`].
+#[derive(Debug, Clone, Copy)]
+pub struct Relayed<'a, F> {
+    from: F,
+    signal: &'a Signal,
+}
+
+impl<F> Relayed<'_, F> {
+    /// The event the partner receives it as.
+    pub const fn event(&self) -> &'static str {
+        self.signal.kind().event()
+    }
+}
+
+impl<F: Serialize> Serialize for Relayed<'_, F> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let fields = if matches!(self.signal, Signal::Hangup) {
+            1
+        } else {
+            2
+        };
+        let mut map = serializer.serialize_map(Some(fields))?;
+        map.serialize_entry("from", &self.from)?;
+        match self.signal {
+            Signal::Offer { sdp } | Signal::Answer { sdp } => map.serialize_entry("sdp", sdp)?,
+            Signal::IceCandidate(candidate) => map.serialize_entry("candidate", candidate)?,
+            Signal::Hangup => {}
         }
+        map.end()
     }
 }
 
@@ -340,7 +360,7 @@ mod tests {
         assert_eq!(ok, Ok(Signal::Answer { sdp: "v=0".into() }));
         let big = "a".repeat(MAX_SDP_BYTES + 1);
         let err = Signal::parse(SignalKind::Offer, &json!({"sdp": big})).err();
-        assert_eq!(err.map(|e| e.code()), Some("PAYLOAD_TOO_LARGE"));
+        assert_eq!(err.map(|e| e.code()), Some(ErrorCode::PayloadTooLarge));
         let exact = "a".repeat(MAX_SDP_BYTES);
         assert!(Signal::parse(SignalKind::Offer, &json!({"sdp": exact})).is_ok());
         for bad in [
@@ -349,9 +369,15 @@ mod tests {
             json!("v=0"),
             json!(null),
             json!({"sdp": " "}),
+            json!(["v=0"]),
+            json!([{"sdp": "v=0"}]),
         ] {
             let err = Signal::parse(SignalKind::Offer, &bad).err();
-            assert_eq!(err.map(|e| e.code()), Some("INVALID_PAYLOAD"), "{bad}");
+            assert_eq!(
+                err.map(|e| e.code()),
+                Some(ErrorCode::InvalidPayload),
+                "{bad}"
+            );
         }
     }
 
@@ -362,31 +388,37 @@ mod tests {
             panic!("browser candidate refused");
         };
         assert_eq!((c.sdp_mid, c.sdp_m_line_index), (None, Some(0)));
-        let relayed = Signal::IceCandidate(IceCandidate {
+        let signal = Signal::IceCandidate(IceCandidate {
             candidate: "c".into(),
             sdp_mid: Some("0".into()),
             sdp_m_line_index: None,
             username_fragment: None,
-        })
-        .relayed("g");
+        });
+        assert_eq!(signal.relayed("g").event(), "webrtc:ice-candidate");
         assert_eq!(
-            relayed,
-            json!({"from": "g", "candidate": {"candidate": "c", "sdpMid": "0"}})
+            serde_json::to_value(signal.relayed("g")).ok(),
+            Some(json!({"from": "g", "candidate": {"candidate": "c", "sdpMid": "0"}}))
         );
         for bad in [
             json!({"candidate": "x"}),
             json!({"candidate": {"sdpMid": "0"}}),
             json!({"candidate": {"candidate": "c", "sdpMLineIndex": -1}}),
+            json!({"candidate": ["c"]}),
+            json!([{"candidate": "c"}]),
         ] {
             let err = Signal::parse(SignalKind::IceCandidate, &bad).err();
-            assert_eq!(err.map(|e| e.code()), Some("INVALID_PAYLOAD"), "{bad}");
+            assert_eq!(
+                err.map(|e| e.code()),
+                Some(ErrorCode::InvalidPayload),
+                "{bad}"
+            );
         }
         let long = json!({"candidate": {"candidate": "c".repeat(MAX_CANDIDATE_BYTES + 1)}});
         assert_eq!(
             Signal::parse(SignalKind::IceCandidate, &long)
                 .err()
                 .map(|e| e.code()),
-            Some("PAYLOAD_TOO_LARGE")
+            Some(ErrorCode::PayloadTooLarge)
         );
     }
 

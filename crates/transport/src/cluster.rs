@@ -1,24 +1,70 @@
-//! The Socket.IO Redis adapter (socketioxide-redis with fred), for clusters (feature `redis`).
+//! A cluster on Redis (feature `redis`): the presence store, the match queue and the Socket.IO
+//! adapter on one Redis, connected together.
 
+use std::sync::Arc;
+
+use duet_matchmaker::{MatchConfig, MatchQueue, RedisQueue, RedisQueueConfig};
+use duet_presence_store::{PresenceStore, RedisStore, RedisStoreConfig};
 use socketioxide_redis::drivers::fred::FredDriver;
 use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 
 pub use socketioxide_redis::FredAdapter;
 
-/// Builds the adapter constructor for `SocketIoBuilder::with_adapter::<FredAdapter<_>>`: a fred
-/// subscriber client with the same settings as the presence store's (RESP3, fail-fast commands,
-/// reconnect with backoff from 50 ms to 500 ms), connected, and channels prefixed with
-/// `<key_prefix>socket.io` so deployments sharing a Redis stay apart.
-pub async fn redis_adapter(
+/// What a node needs to join a cluster: give `store` and `queue` to
+/// [`Duet::builder`](crate::Duet::builder), and build the `SocketIo` with
+/// `with_adapter::<FredAdapter<_>>(adapter)`.
+pub struct Cluster {
+    /// Sessions, presence and pairs on Redis.
+    pub store: Arc<dyn PresenceStore>,
+    /// The match queue on Redis.
+    pub queue: Arc<dyn MatchQueue>,
+    /// The Socket.IO adapter's constructor.
+    pub adapter: RedisAdapterCtr<FredDriver>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a cluster could not be joined.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot join the cluster on Redis: {0}")]
+pub struct ClusterError(#[source] duet_core::redis::fred::error::Error);
+
+/// Connects to the Redis at `url` with Duet's client settings (`duet_core::redis`): one client
+/// for the store and the queue, one subscriber for the adapter. Every key starts with
+/// `key_prefix` (the queue's with `<key_prefix>mq:`), and the adapter's channels with
+/// `<key_prefix>socket.io`, so deployments sharing a Redis stay apart.
+pub async fn connect(
     url: &str,
     key_prefix: &str,
-) -> Result<RedisAdapterCtr<FredDriver>, String> {
-    let subscriber = duet_presence_store::client_builder(url)
-        .map_err(|e| e.to_string())?
-        .build_subscriber_client()
-        .map_err(|e| e.to_string())?;
-    let config = RedisAdapterConfig::default().with_prefix(format!("{key_prefix}socket.io"));
-    RedisAdapterCtr::new_with_fred_config(subscriber, config)
+    matching: MatchConfig,
+) -> Result<Cluster, ClusterError> {
+    let client = duet_core::redis::connect(url).await.map_err(ClusterError)?;
+    let subscriber = duet_core::redis::client_builder(url)
+        .and_then(|builder| builder.build_subscriber_client())
+        .map_err(ClusterError)?;
+    let adapter_config =
+        RedisAdapterConfig::default().with_prefix(format!("{key_prefix}socket.io"));
+    let adapter = RedisAdapterCtr::new_with_fred_config(subscriber, adapter_config)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(ClusterError)?;
+    let store = RedisStore::new(
+        client.clone(),
+        RedisStoreConfig::default().with_key_prefix(key_prefix),
+    );
+    let queue = RedisQueue::new(
+        client,
+        matching,
+        RedisQueueConfig::default().with_key_prefix(format!("{key_prefix}mq:")),
+    );
+    Ok(Cluster {
+        store: Arc::new(store),
+        queue: Arc::new(queue),
+        adapter,
+    })
 }

@@ -4,37 +4,57 @@ use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
 use duet_auth::AuthError;
+use duet_core::ErrorCode;
 use duet_presence_store::StoreError;
 use serde_json::json;
 
+/// What failed behind an `INTERNAL` answer: logged when the answer is sent, never shown.
+type Cause = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
 /// An HTTP error answer: a status, a stable code and a sentence for humans.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// A `500 INTERNAL` made from a backend error keeps that error as its cause and logs it once,
+/// when the answer is sent; the client sees only the code and a generic sentence.
+#[derive(Debug, Clone)]
 pub struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
-    /// The protocol's `UPPER_SNAKE_CASE` code.
-    pub code: &'static str,
+    /// The protocol's code.
+    pub code: ErrorCode,
     /// A sentence for humans; never internals.
     pub message: String,
     /// For `429`: how long to wait, sent as `Retry-After` in whole seconds (rounded up).
     pub retry_after: Option<Duration>,
+    cause: Option<Cause>,
 }
+
+impl PartialEq for ApiError {
+    fn eq(&self, other: &Self) -> bool {
+        (self.status, self.code, &self.message, self.retry_after)
+            == (other.status, other.code, &other.message, other.retry_after)
+    }
+}
+
+impl Eq for ApiError {}
 
 impl ApiError {
     /// An error with `status`, `code` and `message`.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
             message: message.into(),
             retry_after: None,
+            cause: None,
         }
     }
 
     /// `400 INVALID_PAYLOAD`.
     pub fn invalid_payload(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "INVALID_PAYLOAD", message)
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidPayload, message)
     }
 
     /// `429 RATE_LIMITED` with `Retry-After`.
@@ -43,7 +63,7 @@ impl ApiError {
             retry_after: Some(retry_after),
             ..Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "RATE_LIMITED",
+                ErrorCode::RateLimited,
                 "too many requests; try again later",
             )
         }
@@ -53,21 +73,29 @@ impl ApiError {
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL",
+            ErrorCode::Internal,
             "the server could not complete the request",
         )
     }
 
+    /// `500 INTERNAL` caused by `cause`, which is logged when the answer is sent.
+    pub fn internal_from(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            cause: Some(Arc::new(cause)),
+            ..Self::internal()
+        }
+    }
+
     /// `404 NOT_FOUND`.
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route")
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such route")
     }
 
     /// `405 METHOD_NOT_ALLOWED`.
     pub fn method_not_allowed() -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
+            ErrorCode::MethodNotAllowed,
             "this route does not take that method",
         )
     }
@@ -76,10 +104,10 @@ impl ApiError {
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
         match error {
-            AuthError::Backend(source) => {
-                tracing::error!(error = %source, "session check failed");
-                Self::internal()
-            }
+            AuthError::Backend(source) => Self {
+                cause: Some(Arc::from(source)),
+                ..Self::internal()
+            },
             other => Self::new(StatusCode::UNAUTHORIZED, other.code(), other.to_string()),
         }
     }
@@ -87,13 +115,15 @@ impl From<AuthError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        tracing::error!(error = %error, source = ?std::error::Error::source(&error), "presence store failed");
-        Self::internal()
+        Self::internal_from(error)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Some(cause) = &self.cause {
+            tracing::error!(error = %cause, source = ?cause.source(), "request failed");
+        }
         let body = json!({"error": {"code": self.code, "message": self.message}});
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(wait) = self.retry_after {

@@ -1,4 +1,4 @@
-//! The HTTP API of protocol.md §1 as an axum [`Router`].
+//! The HTTP API of protocol.md §1 as an axum [`Router`] over a [`Duet`] node.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -14,12 +14,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use duet_auth::{AuthError, Authenticated, Guest, IssuedToken, Session, Username, bearer_token};
+use duet_core::ErrorCode;
 use serde::Serialize;
 use serde_json::{Value, json};
+use socketioxide::adapter::Adapter;
 
 use crate::error::ApiError;
 use crate::metrics as names;
-use crate::services::Services;
+use crate::node::Duet;
 
 /// The largest body `POST /api/guest/session` accepts; a username needs far less.
 const MAX_SESSION_BODY_BYTES: usize = 4 * 1024;
@@ -27,24 +29,25 @@ const MAX_SESSION_BODY_BYTES: usize = 4 * 1024;
 /// How long `/ready` waits for the store before calling it unreachable.
 const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The routes of the HTTP API, with the 404 and 405 answers of the protocol.
-pub fn router(services: Arc<Services>) -> Router {
+/// The routes of the HTTP API for `duet`, with the 404 and 405 answers of the protocol
+/// ([`Duet::router`]).
+pub(crate) fn router<A: Adapter>(duet: Arc<Duet<A>>) -> Router {
     Router::new()
         .route(
             "/api/guest/session",
-            post(create_session)
-                .delete(delete_session)
+            post(create_session::<A>)
+                .delete(delete_session::<A>)
                 .layer(DefaultBodyLimit::max(MAX_SESSION_BODY_BYTES)),
         )
         .route("/api/guest/me", get(me))
-        .route("/api/guest/session/refresh", post(refresh_session))
-        .route("/api/stats", get(stats))
+        .route("/api/guest/session/refresh", post(refresh_session::<A>))
+        .route("/api/stats", get(stats::<A>))
         .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
+        .route("/ready", get(ready::<A>))
+        .route("/metrics", get(metrics::<A>))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .with_state(services)
+        .with_state(duet)
 }
 
 #[derive(Serialize)]
@@ -67,8 +70,8 @@ impl SessionResponse {
 
 /// The client's address: the TCP peer, or the first `X-Forwarded-For` entry when the server is
 /// configured to trust its proxy.
-fn client_ip(services: &Services, headers: &HeaderMap, peer: Option<SocketAddr>) -> IpAddr {
-    if services.settings.trust_forwarded_for
+fn client_ip<A: Adapter>(duet: &Duet<A>, headers: &HeaderMap, peer: Option<SocketAddr>) -> IpAddr {
+    if duet.settings.trust_forwarded_for
         && let Some(forwarded) = headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
@@ -98,24 +101,24 @@ fn requested_username(body: &[u8]) -> Result<Username, ApiError> {
         }),
         Some(_) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "INVALID_USERNAME",
+            ErrorCode::InvalidUsername,
             "username must be a string",
         )),
     }
 }
 
-async fn create_session(
-    State(services): State<Arc<Services>>,
+async fn create_session<A: Adapter>(
+    State(duet): State<Arc<Duet<A>>>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let ip = client_ip(
-        &services,
+        &duet,
         &headers,
         peer.map(|Extension(ConnectInfo(addr))| addr),
     );
-    if let Err(wait) = services.session_budget.check(&ip) {
+    if let Err(wait) = duet.session_budget.check(&ip) {
         metrics::counter!(names::SESSION_RATE_LIMITED).increment(1);
         return Err(ApiError::rate_limited(wait));
     }
@@ -123,18 +126,18 @@ async fn create_session(
     let body = body.map_err(|rejection| {
         ApiError::new(
             rejection.status(),
-            "PAYLOAD_TOO_LARGE",
+            ErrorCode::PayloadTooLarge,
             format!("the body must be at most {MAX_SESSION_BODY_BYTES} bytes"),
         )
     })?;
     let username = requested_username(&body)?;
-    let now = services.tokens.clock().now();
-    let session = Session::start(username, now, services.settings.session_ttl);
-    services.store.create_session(&session).await?;
-    let issued = services.tokens.issue(&session).map_err(|error| {
-        tracing::error!(%error, "token signing failed");
-        ApiError::internal()
-    })?;
+    let now = duet.now();
+    let session = Session::start(username, now, duet.settings.session_ttl);
+    duet.store.create_session(&session).await?;
+    let issued = duet
+        .tokens
+        .issue(&session)
+        .map_err(ApiError::internal_from)?;
     metrics::counter!(names::SESSIONS_CREATED).increment(1);
     tracing::info!(guest_id = %session.guest.id, "guest session created");
     Ok((
@@ -147,12 +150,12 @@ async fn create_session(
 /// A request authenticated by its `Authorization: Bearer` token and its live session.
 pub struct BearerGuest(pub Authenticated);
 
-impl FromRequestParts<Arc<Services>> for BearerGuest {
+impl<A: Adapter> FromRequestParts<Arc<Duet<A>>> for BearerGuest {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        services: &Arc<Services>,
+        duet: &Arc<Duet<A>>,
     ) -> Result<Self, Self::Rejection> {
         let result = async {
             let header = parts
@@ -161,11 +164,12 @@ impl FromRequestParts<Arc<Services>> for BearerGuest {
                 .ok_or(AuthError::Required)?;
             let value = header.to_str().map_err(|_| AuthError::Invalid)?;
             let token = bearer_token(value)?;
-            services.tokens.authenticate(token, &*services.store).await
+            duet.tokens.authenticate(token, &*duet.store).await
         }
         .await;
         result.map(BearerGuest).map_err(|error| {
-            metrics::counter!(names::HTTP_AUTH_FAILURES, "code" => error.code()).increment(1);
+            metrics::counter!(names::HTTP_AUTH_FAILURES, "code" => error.code().as_str())
+                .increment(1);
             ApiError::from(error)
         })
     }
@@ -175,39 +179,39 @@ async fn me(BearerGuest(auth): BearerGuest) -> Json<Value> {
     Json(json!({ "guest": auth.session.guest }))
 }
 
-async fn refresh_session(
-    State(services): State<Arc<Services>>,
+async fn refresh_session<A: Adapter>(
+    State(duet): State<Arc<Duet<A>>>,
     BearerGuest(auth): BearerGuest,
 ) -> Result<Json<SessionResponse>, ApiError> {
-    let now = services.tokens.clock().now();
-    let wanted = auth.session.extended(now, services.settings.session_ttl);
-    let session = services
+    let wanted = auth.session.extended(duet.now(), duet.settings.session_ttl);
+    let session = duet
         .store
         .extend_session(&auth.session.id, wanted.expires_at())
         .await?
         .ok_or_else(|| ApiError::from(AuthError::SessionNotFound))?;
-    let issued = services.tokens.issue(&session).map_err(|error| {
-        tracing::error!(%error, "token signing failed");
-        ApiError::internal()
-    })?;
+    let issued = duet
+        .tokens
+        .issue(&session)
+        .map_err(ApiError::internal_from)?;
     metrics::counter!(names::SESSIONS_REFRESHED).increment(1);
     Ok(Json(SessionResponse::new(issued, session)))
 }
 
-async fn delete_session(
-    State(services): State<Arc<Services>>,
+async fn delete_session<A: Adapter>(
+    State(duet): State<Arc<Duet<A>>>,
     BearerGuest(auth): BearerGuest,
 ) -> Result<StatusCode, ApiError> {
-    if let Some(session) = services.store.revoke_session(&auth.session.id).await? {
+    if let Some(session) = duet.store.revoke_session(&auth.session.id).await? {
         metrics::counter!(names::SESSIONS_DELETED).increment(1);
         tracing::info!(guest_id = %session.guest.id, "guest session deleted");
-        services.session_ended(&session).await;
+        // Its chat ends and its sockets go before the answer, wherever they are.
+        duet.session_ended(&session.guest.id).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn stats(State(services): State<Arc<Services>>) -> Result<Json<Value>, ApiError> {
-    let stats = services.stats().await?;
+async fn stats<A: Adapter>(State(duet): State<Arc<Duet<A>>>) -> Result<Json<Value>, ApiError> {
+    let stats = duet.stats().await?;
     Ok(Json(json!({
         "totalUsers": stats.presence.total_sessions,
         "onlineUsers": stats.presence.online_guests,
@@ -222,15 +226,15 @@ async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-async fn ready(State(services): State<Arc<Services>>) -> Response {
-    let store_answers = tokio::time::timeout(READY_PROBE_TIMEOUT, services.store.ping())
+async fn ready<A: Adapter>(State(duet): State<Arc<Duet<A>>>) -> Response {
+    let store_answers = tokio::time::timeout(READY_PROBE_TIMEOUT, duet.store.ping())
         .await
         .is_ok_and(|ping| ping.is_ok());
-    let healthy = store_answers && !services.readiness.redis_fallback;
+    let healthy = store_answers && !duet.readiness.redis_fallback;
     let body = json!({
         "status": if healthy { "ready" } else { "degraded" },
-        "store": services.store.kind().as_str(),
-        "adapter": services.readiness.adapter.as_str(),
+        "store": duet.store.kind().as_str(),
+        "adapter": duet.readiness.adapter.as_str(),
     });
     let status = if healthy {
         StatusCode::OK
@@ -240,13 +244,13 @@ async fn ready(State(services): State<Arc<Services>>) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn metrics(State(services): State<Arc<Services>>) -> Response {
+async fn metrics<A: Adapter>(State(duet): State<Arc<Duet<A>>>) -> Response {
     // Refresh the cluster gauges so a scrape sees current counts; a store failure leaves the
     // previous values rather than failing the scrape.
-    if let Err(error) = services.stats().await {
+    if let Err(error) = duet.stats().await {
         tracing::warn!(%error, "cluster counts unavailable for /metrics");
     }
-    let text = services.prometheus.render();
+    let text = duet.prometheus.render();
     (
         [(
             header::CONTENT_TYPE,

@@ -9,35 +9,41 @@
 //! ```
 //! use std::sync::Arc;
 //! use duet_auth::TokenService;
-//! use duet_matchmaker::{MatchConfig, MatchQueue, MemoryQueue};
+//! use duet_matchmaker::{MatchConfig, MemoryQueue};
 //! use duet_presence_store::MemoryStore;
-//! use duet_transport::{Chat, ChatSettings, Services, Settings};
+//! use duet_transport::{Duet, Settings};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! let queue: Arc<dyn MatchQueue> = Arc::new(MemoryQueue::new(MatchConfig::default()));
 //! let tokens = TokenService::new(&TokenService::random_secret())?;
-//! let store = Arc::new(MemoryStore::new());
-//! let services = Arc::new(Services::new(tokens, store, Settings::default()).with_queue(queue.clone()));
-//! let (socket_layer, io) = ChatSettings::default().socket_io_builder().build_layer();
-//! let (chat, ()) = Chat::attach(services.clone(), queue, ChatSettings::default(), &io);
-//! let app: axum::Router = duet_transport::http::router(services.clone()).layer(socket_layer);
-//! let _tasks = (services.spawn_maintenance(), chat.spawn_background());
-//! # let _ = app;
+//! let (store, queue) = (Arc::new(MemoryStore::new()), Arc::new(MemoryQueue::new(MatchConfig::default())));
+//! let settings = Settings::default();
+//! let (socket_layer, io) = settings.socket_io_builder().build_layer();
+//! let (duet, ()) = Duet::builder(tokens, store, queue).settings(settings).build(&io);
+//! let app: axum::Router = duet.router().layer(socket_layer);
+//! let tasks = duet.spawn_tasks(); // keep it: dropping it stops the node's background work
+//! # let _ = (app, tasks);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
 //!
 //! Serve `app` with `axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())`
-//! so the per-IP session budget sees client addresses, and add
-//! [`OriginPatterns::layer`] for CORS.
+//! so the per-IP session budget sees client addresses, and add [`OriginPatterns::layer`] for
+//! CORS. `examples/embedded_chat.rs` runs exactly this beside routes of its own.
 //!
 //! # How it works
 //!
-//! - [`Services`] holds what every request needs: the token service, the presence store, the
-//!   match queue (for counts), settings and the per-IP session budget.
-//! - [`Chat`] serves namespace `/`: a connect middleware checks the token (`connect_error` is
-//!   exactly the protocol code), each socket joins `user:<guest id>`, and its events run one at a
-//!   time in arrival order after the per-guest budget ([`KeyedBudget`], a token bucket).
+//! - [`Duet`] is one node: tokens, the presence store, the match queue, settings, budgets and
+//!   its `SocketIo`. Its HTTP routes ([`Duet::router`]) and its socket handlers are functions
+//!   over that state, grouped by what they do: `session` (handshake, resume, replacement,
+//!   disconnect), `matching` (match, cancel, announce, end a chat) and `relay` (messages,
+//!   clear, typing, signals, the partner looked up once).
+//! - Every event a socket sends is admitted to that socket's inbox while socketioxide reads it,
+//!   after the per-guest budget ([`KeyedBudget`], a token bucket), and the inbox runs them one at
+//!   a time in that order: a partner sees messages, typing and ICE candidates in the order they
+//!   were sent. An idle socket has no task; its inbox ends with it.
+//! - Each event is decoded once into a typed client event (shape, then size), applied in one
+//!   `match`, and answered with its ack or `app:error`; each server event has its own payload
+//!   type. Wire codes come from [`duet_core::ErrorCode`].
 //! - Every target is chosen by the server from the presence store; nothing a client sends names
 //!   a room or a guest. All shared state lives in the store and the queue, so with the Redis
 //!   backends and the Redis adapter (`cluster`, feature `redis`) any node can serve any guest.
@@ -46,20 +52,31 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `redis` | the Redis backends of the store and queue, and `cluster::redis_adapter` |
+//! | `redis` | `cluster::connect`: the Redis store, queue and Socket.IO adapter together |
 
-pub mod chat;
 #[cfg(feature = "redis")]
 pub mod cluster;
 mod cors;
 mod error;
+mod event;
+mod held;
 pub mod http;
+mod inbox;
+mod loose;
+mod matching;
 pub mod metrics;
+mod node;
 mod rate_limit;
-mod services;
+mod relay;
+mod reply;
+mod session;
+mod settings;
 
-pub use chat::{Chat, ChatSettings, EventError};
 pub use cors::OriginPatterns;
 pub use error::ApiError;
+pub use event::{MAX_CLIENT_ID_CHARS, MAX_FILE_NAME_CHARS, MAX_FILE_TYPE_BYTES, MAX_TEXT_CHARS};
+pub use held::HELD_MESSAGES;
+pub use node::{ClusterStats, Duet, DuetBuilder, NodeTasks};
 pub use rate_limit::KeyedBudget;
-pub use services::{AdapterKind, ClusterStats, Readiness, Services, Settings};
+pub use reply::EventError;
+pub use settings::{AdapterKind, Readiness, Settings};

@@ -59,3 +59,15 @@ pub const RELAYED_BYTES: &str = "duet_relayed_bytes_total";
 pub const MATCH_WAIT_SECONDS: &str = "duet_match_wait_seconds";
 /// Guests waiting to be paired in the cluster.
 pub const GUESTS_WAITING: &str = "duet_guests_waiting";
+
+/// Server events that could not be delivered (the socket's write buffer was full, or the
+/// adapter failed), labelled by `event`.
+pub const EMITS_FAILED: &str = "duet_emits_failed_total";
+/// The `event` label of events whose name Duet does not know.
+pub const UNKNOWN_EVENT: &str = "unknown";
+
+/// Counts one answered client event in [`EVENTS`]: `result` is `ok` or the error code.
+pub(crate) fn event_answered(event: &'static str, error: Option<duet_core::ErrorCode>) {
+    let result = error.map_or("ok", duet_core::ErrorCode::as_str);
+    metrics::counter!(EVENTS, "event" => event, "result" => result).increment(1);
+}

@@ -10,8 +10,9 @@ use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use base64::Engine;
 use duet_auth::{ManualClock, TokenService};
+use duet_matchmaker::{MatchConfig, MemoryQueue};
 use duet_presence_store::{MemoryStore, PresenceStore};
-use duet_transport::{Services, Settings, http};
+use duet_transport::{Duet, Settings};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -44,9 +45,13 @@ impl Api {
         let tokens = TokenService::new(SECRET)
             .unwrap_or_else(|e| panic!("{e}"))
             .with_clock(Arc::new(clock.clone()));
-        let services = Arc::new(Services::new(tokens, store, settings));
+        let queue = Arc::new(MemoryQueue::new(MatchConfig::default()));
+        let (_layer, io) = settings.socket_io_builder().build_layer();
+        let (duet, ()) = Duet::builder(tokens, store, queue)
+            .settings(settings)
+            .build(&io);
         Self {
-            router: http::router(services),
+            router: duet.router(),
             clock,
             _redis_keys: None,
         }
@@ -490,7 +495,7 @@ async fn memory_api() -> Api {
 async fn redis_api(test: &str) -> Option<Api> {
     use duet_presence_store::{RedisStore, RedisStoreConfig};
     let keys = duet_test_support::RedisKeysCleanup::for_test(test)?;
-    let client = duet_presence_store::connect(keys.url())
+    let client = duet_core::redis::connect(keys.url())
         .await
         .unwrap_or_else(|e| panic!("cannot reach Redis at {}: {e}", keys.url()));
     let clock = ManualClock::new();

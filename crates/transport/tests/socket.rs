@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use duet_auth::{Clock, Session, SystemClock, TokenService, Username};
-use duet_matchmaker::{MatchConfig, MatchQueue, MemoryQueue};
+use duet_matchmaker::{MatchConfig, MemoryQueue};
 use duet_presence_store::{MemoryStore, PresenceStore};
-use duet_transport::{Chat, ChatSettings, Services, Settings};
+use duet_transport::{Duet, NodeTasks, Settings};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -20,24 +20,21 @@ struct Node {
     address: SocketAddr,
     tokens: TokenService,
     store: Arc<dyn PresenceStore>,
-    chat: Arc<Chat<socketioxide::adapter::LocalAdapter>>,
+    duet: Arc<Duet<socketioxide::adapter::LocalAdapter>>,
+    _tasks: NodeTasks,
 }
 
-async fn start(settings: ChatSettings) -> Node {
-    let queue: Arc<dyn MatchQueue> = Arc::new(MemoryQueue::new(MatchConfig::default()));
+async fn start(settings: Settings) -> Node {
+    let queue = Arc::new(MemoryQueue::new(MatchConfig::default()));
     let tokens = TokenService::new(b"socket-test-secret-socket-test-secret!")
         .unwrap_or_else(|e| panic!("{e}"));
     let store: Arc<dyn PresenceStore> = Arc::new(MemoryStore::new());
-    let services = Arc::new(
-        Services::new(tokens.clone(), Arc::clone(&store), Settings::default())
-            .with_queue(Arc::clone(&queue)),
-    );
     let (layer, io) = settings.socket_io_builder().build_layer();
-    let (chat, ()) = Chat::attach(Arc::clone(&services), queue, settings, &io);
-    // Dropping the handles detaches the tasks; they run for the rest of the test.
-    let _ = chat.spawn_background();
-    drop(services.spawn_maintenance());
-    let app = duet_transport::http::router(Arc::clone(&services)).layer(layer);
+    let (duet, ()) = Duet::builder(tokens.clone(), Arc::clone(&store), queue)
+        .settings(settings)
+        .build(&io);
+    let tasks = duet.spawn_tasks();
+    let app = duet.router().layer(layer);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -53,7 +50,8 @@ async fn start(settings: ChatSettings) -> Node {
         address,
         tokens,
         store,
-        chat,
+        duet,
+        _tasks: tasks,
     }
 }
 
@@ -194,7 +192,7 @@ impl Client {
 
 #[tokio::test]
 async fn handshakes_answer_with_exactly_the_protocol_codes() {
-    let node = start(ChatSettings::default()).await;
+    let node = start(Settings::default()).await;
     let (_, refused) = Client::open(&node, json!({})).await;
     assert_eq!(refused, Err("AUTH_REQUIRED".to_owned()));
     let (_, refused) = Client::open(&node, json!({"token": "not-a-jwt"})).await;
@@ -208,7 +206,7 @@ async fn handshakes_answer_with_exactly_the_protocol_codes() {
 
 #[tokio::test]
 async fn two_guests_pair_and_chat_with_acks_and_no_echo() {
-    let node = start(ChatSettings::default()).await;
+    let node = start(Settings::default()).await;
     let (ada_token, ada) = node.guest("Ada").await;
     let (bob_token, bob) = node.guest("Bob").await;
     let (mut a, _) = Client::open(&node, json!({"token": ada_token})).await;
@@ -253,9 +251,9 @@ async fn two_guests_pair_and_chat_with_acks_and_no_echo() {
 
 #[tokio::test]
 async fn refusals_come_as_acks_or_app_error_in_the_documented_order() {
-    let settings = ChatSettings {
+    let settings = Settings {
         rate_limit_max: 4,
-        ..ChatSettings::default()
+        ..Settings::default()
     };
     let node = start(settings).await;
     let (token, _) = node.guest("Solo").await;
@@ -290,32 +288,98 @@ async fn refusals_come_as_acks_or_app_error_in_the_documented_order() {
 
 #[tokio::test]
 async fn the_server_api_reaches_guests_and_counts_them() {
-    let node = start(ChatSettings::default()).await;
+    let node = start(Settings::default()).await;
     let (token, guest) = node.guest("Ada").await;
     let (mut ada, _) = Client::open(&node, json!({"token": token})).await;
     let guest: duet_auth::GuestId = guest.parse().unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        node.chat
-            .send_to_user(&guest, "notice", &json!({"hello": 1}))
-            .await
-    );
+    let sent = node
+        .duet
+        .send_to_user(&guest, "notice", &json!({"hello": 1}))
+        .await;
+    assert!(matches!(sent, Ok(true)), "{sent:?}");
     assert_eq!(ada.event("notice").await, json!({"hello": 1}));
     let stranger = duet_auth::GuestId::random();
-    assert!(
-        !node
-            .chat
-            .send_to_user(&stranger, "notice", &json!({}))
-            .await
-    );
-    node.chat
+    let sent = node
+        .duet
+        .send_to_user(&stranger, "notice", &json!({}))
+        .await;
+    assert!(matches!(sent, Ok(false)), "{sent:?}");
+    node.duet
         .broadcast("announcement", &json!({"text": "maintenance at noon"}))
         .await;
     assert_eq!(
         ada.event("announcement").await,
         json!({"text": "maintenance at noon"})
     );
-    let stats = node.chat.stats().await.unwrap_or_else(|e| panic!("{e}"));
+    let stats = node.duet.stats().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(stats.presence.online_guests, 1);
     assert_eq!(stats.presence.total_sessions, 1);
-    assert_eq!(node.chat.local_sockets(), 1);
+    assert_eq!(node.duet.local_sockets(), 1);
+}
+
+/// Waits until `done` holds, for at most 5 s.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..250 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("not within 5 s: {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_sent_without_waiting_takes_effect_in_order() {
+    let node = start(Settings {
+        rate_limit_max: 10_000,
+        ..Settings::default()
+    })
+    .await;
+    let (ada_token, _) = node.guest("Ada").await;
+    let (bob_token, _) = node.guest("Bob").await;
+    let (mut a, _) = Client::open(&node, json!({"token": ada_token})).await;
+    let (mut b, _) = Client::open(&node, json!({"token": bob_token})).await;
+    a.ask("user:match", json!({})).await;
+    b.ask("user:match", json!({})).await;
+    a.event("user:matched").await;
+    b.event("user:matched").await;
+    // One WebSocket frame after another, no ack awaited: socketioxide starts a task per event,
+    // so only admission in reading order keeps these in order.
+    for i in 0..500 {
+        a.emit(
+            "chat:message",
+            json!({"text": format!("m{i}"), "clientId": i.to_string()}),
+        )
+        .await;
+    }
+    for i in 0..500 {
+        let message = b.event("chat:message").await;
+        assert_eq!(message["clientId"], json!(i.to_string()), "message {i}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_socket_lets_go_of_the_node_when_it_disconnects() {
+    let node = start(Settings::default()).await;
+    let (token, _) = node.guest("Churn").await;
+    let baseline = Arc::strong_count(&node.duet);
+    for _ in 0..50 {
+        let (mut client, connected) = Client::open(&node, json!({"token": token})).await;
+        assert_eq!(connected, Ok(()));
+        client.ask("user:match:cancel", Value::Null).await;
+        // A few events left unanswered when the socket goes.
+        client.emit("chat:typing:start", Value::Null).await;
+        client.emit("chat:typing:stop", Value::Null).await;
+        drop(client);
+    }
+    eventually("every socket counted out", || {
+        node.duet.local_sockets() == 0
+    })
+    .await;
+    // Each socket's context holds the node while the socket lives: a context (or its inbox)
+    // that outlived its socket would show here.
+    eventually("every socket context dropped", || {
+        Arc::strong_count(&node.duet) == baseline
+    })
+    .await;
 }

@@ -56,6 +56,49 @@ uuid_id!(
     /// issued for it.
     SessionId
 );
+uuid_id!(
+    /// One chat between two guests: the `roomId` of the protocol.
+    RoomId
+);
+
+/// A node of a Duet cluster (one `duet-server` process), named by `DUET_NODE_ID` or at random.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NodeId(String);
+
+impl NodeId {
+    /// The longest node name, in bytes.
+    pub const MAX_BYTES: usize = 128;
+
+    /// A node id from an operator-chosen name. Returns `None` for an empty name, one over
+    /// [`NodeId::MAX_BYTES`], or one with white space, control characters or `|` (a separator
+    /// in stored values).
+    pub fn new(name: &str) -> Option<Self> {
+        let valid = !name.is_empty()
+            && name.len() <= Self::MAX_BYTES
+            && !name
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '|');
+        valid.then(|| Self(name.to_owned()))
+    }
+
+    /// A random node id such as `node-3f2a9c1e`.
+    pub fn random() -> Self {
+        let uuid = Uuid::new_v4().simple().to_string();
+        Self(format!("node-{}", &uuid[..8]))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -68,5 +111,17 @@ mod tests {
         let json = serde_json::to_string(&id).unwrap_or_default();
         assert_eq!(json, format!("\"{id}\""));
         assert!("not-a-uuid".parse::<SessionId>().is_err());
+    }
+
+    #[test]
+    fn node_names_are_checked() {
+        assert_eq!(
+            NodeId::new("one").map(|n| n.to_string()),
+            Some("one".into())
+        );
+        for bad in ["", "a b", "a|b", "tab\t", &"x".repeat(129)] {
+            assert_eq!(NodeId::new(bad), None, "{bad:?}");
+        }
+        assert!(NodeId::random().as_str().starts_with("node-"));
     }
 }

@@ -1,0 +1,156 @@
+//! [`Held`]: what is kept for a guest whose connection dropped, replayed in order on its return.
+//!
+//! Stored as JSON (file data in base64) so that any node can replay it.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use duet_core::{GuestId, RoomId, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::event::{ChatCleared, ChatEnded, OutgoingFile, OutgoingMessage};
+
+/// How many messages are held for a guest whose connection dropped.
+pub const HELD_MESSAGES: usize = 100;
+
+/// One thing held for an away guest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub(crate) enum Held {
+    /// A `chat:message` its partner sent meanwhile.
+    Message(HeldMessage),
+    /// Its partner cleared the chat (everything held before is gone).
+    Cleared(ChatCleared),
+    /// The chat ended while it was away.
+    Ended(ChatEnded),
+}
+
+/// An [`OutgoingMessage`] in storage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct HeldMessage {
+    id: String,
+    room_id: RoomId,
+    from: GuestId,
+    text: Option<String>,
+    /// Name, type and base64 data.
+    file: Option<(String, String, String)>,
+    client_id: Option<String>,
+    sent_at: Timestamp,
+}
+
+impl From<&OutgoingMessage> for HeldMessage {
+    fn from(message: &OutgoingMessage) -> Self {
+        Self {
+            id: message.id.clone(),
+            room_id: message.room_id,
+            from: message.from,
+            text: message.text.clone(),
+            file: message
+                .file
+                .as_ref()
+                .map(|f| (f.name.clone(), f.kind.clone(), STANDARD.encode(&f.data))),
+            client_id: message.client_id.clone(),
+            sent_at: message.sent_at,
+        }
+    }
+}
+
+impl HeldMessage {
+    /// The message to send again; `None` when its file data is not base64 (not written by us).
+    pub(crate) fn into_outgoing(self) -> Option<OutgoingMessage> {
+        let file = match self.file {
+            None => None,
+            Some((name, kind, data)) => {
+                let data = Bytes::from(STANDARD.decode(data).ok()?);
+                Some(OutgoingFile {
+                    name,
+                    kind,
+                    size: data.len(),
+                    data,
+                })
+            }
+        };
+        Some(OutgoingMessage {
+            id: self.id,
+            room_id: self.room_id,
+            from: self.from,
+            text: self.text,
+            file,
+            client_id: self.client_id,
+            sent_at: self.sent_at,
+        })
+    }
+}
+
+impl Held {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        // Serializing these plain structs to a Vec cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EndReason;
+
+    #[test]
+    fn held_messages_round_trip_with_their_file() {
+        let outgoing = OutgoingMessage {
+            id: "m1".into(),
+            room_id: RoomId::random(),
+            from: GuestId::random(),
+            text: None,
+            file: Some(OutgoingFile {
+                name: "a.bin".into(),
+                kind: "application/octet-stream".into(),
+                size: 3,
+                data: Bytes::from_static(&[0, 1, 255]),
+            }),
+            client_id: Some("c".into()),
+            sent_at: Timestamp::from_unix_millis(5),
+        };
+        let held = Held::Message(HeldMessage::from(&outgoing));
+        let Some(Held::Message(back)) = Held::decode(&held.encode()) else {
+            panic!("not a message");
+        };
+        let back = back.into_outgoing();
+        assert_eq!(
+            back.as_ref()
+                .and_then(|m| m.file.as_ref())
+                .map(|f| (f.size, f.data.clone())),
+            Some((3, Bytes::from_static(&[0, 1, 255])))
+        );
+        assert_eq!(back.and_then(|m| m.client_id).as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn markers_round_trip_and_junk_is_refused() {
+        let room_id = RoomId::random();
+        let ended = Held::Ended(ChatEnded {
+            room_id,
+            reason: EndReason::Left,
+        });
+        assert!(matches!(
+            Held::decode(&ended.encode()),
+            Some(Held::Ended(ChatEnded {
+                reason: EndReason::Left,
+                ..
+            }))
+        ));
+        assert!(Held::decode(b"{\"kind\":\"nope\"}").is_none());
+        let bad_file = format!(
+            "{{\"kind\":\"message\",\"id\":\"m\",\"roomId\":\"{room_id}\",\"from\":\"{}\",\"file\":[\"a\",\"b\",\"not base64!\"],\"sentAt\":\"2026-01-01T00:00:00.000Z\"}}",
+            GuestId::random()
+        );
+        let Some(Held::Message(message)) = Held::decode(bad_file.as_bytes()) else {
+            panic!("not a message");
+        };
+        assert!(message.into_outgoing().is_none());
+    }
+}

@@ -1,0 +1,454 @@
+//! [`Duet`]: one node's state, its Socket.IO namespace, its HTTP routes and its upkeep.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use duet_auth::TokenService;
+use duet_core::{GuestId, NodeId, Timestamp};
+use duet_matchmaker::MatchQueue;
+use duet_presence_store::{Pair, PresenceStats, PresenceStore, StoreError};
+use metrics_exporter_prometheus::PrometheusHandle;
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide_core::adapter::DefinedAdapter;
+use tokio::task::JoinHandle;
+
+use crate::event::ServerEvent;
+use crate::metrics as names;
+use crate::rate_limit::KeyedBudget;
+use crate::settings::{Readiness, Settings};
+
+/// How often the upkeep loop runs its sweeps.
+const UPKEEP_TICK: Duration = Duration::from_secs(1);
+/// How often waiting guests' tickets are refreshed, in upkeep ticks.
+const TICKET_REFRESH_TICKS: u64 = 3;
+/// How often the budgets forget full buckets, in upkeep ticks.
+const BUDGET_PRUNE_TICKS: u64 = 60;
+/// How many expired sessions or overdue away marks one upkeep tick handles at most.
+const SWEEP_BATCH: usize = 256;
+/// How long a drain waits for its sockets' disconnect handling.
+const DRAIN_WAIT: Duration = Duration::from_secs(5);
+
+/// Room every socket of a guest joins: delivery to a guest, on any node.
+pub(crate) fn user_room(guest: &GuestId) -> String {
+    format!("user:{guest}")
+}
+
+/// Room of one socket, so another node can reach exactly that socket (replacement).
+pub(crate) fn socket_room(socket_id: &str) -> String {
+    format!("socket:{socket_id}")
+}
+
+/// The counts of `GET /api/stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClusterStats {
+    /// What the presence store counts.
+    pub presence: PresenceStats,
+    /// Guests waiting to be paired.
+    pub available_users: u64,
+}
+
+/// One Duet node: the HTTP API and the Socket.IO chat on namespace `/`, over a token service,
+/// a presence store and a match queue.
+///
+/// Built with [`Duet::builder`]; serve [`Duet::router`] with the Socket.IO layer, and keep
+/// [`Duet::spawn_tasks`]'s handle alive while the node runs.
+pub struct Duet<A: Adapter> {
+    pub(crate) tokens: TokenService,
+    pub(crate) store: Arc<dyn PresenceStore>,
+    pub(crate) queue: Arc<dyn MatchQueue>,
+    pub(crate) settings: Settings,
+    pub(crate) readiness: Readiness,
+    pub(crate) node_id: NodeId,
+    /// The per-guest event budget.
+    pub(crate) event_budget: KeyedBudget<GuestId>,
+    /// The per-IP session budget.
+    pub(crate) session_budget: KeyedBudget<IpAddr>,
+    pub(crate) prometheus: PrometheusHandle,
+    pub(crate) io: SocketIo<A>,
+    /// Sockets of this node whose connect handling ran and whose disconnect handling has not
+    /// finished.
+    pub(crate) local_sockets: AtomicU64,
+    /// Set by [`Duet::close`]: the sockets it disconnects keep their chats through the grace.
+    pub(crate) draining: AtomicBool,
+    /// Pairs whose two guests are both connected to this node, by guest. Their events are
+    /// emitted locally (no Redis round trip), and they keep chatting while Redis is down: no
+    /// other node can change such a pair, since every other node needs Redis to do so.
+    local_pairs: Mutex<HashMap<GuestId, Arc<Pair>>>,
+}
+
+impl<A: Adapter> std::fmt::Debug for Duet<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Duet")
+            .field("node_id", &self.node_id)
+            .field("store", &self.store.kind())
+            .field("settings", &self.settings)
+            .field("local_sockets", &self.local_sockets)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Duet`] node; see [`Duet::builder`].
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `build` attaches it to a SocketIo"]
+pub struct DuetBuilder {
+    tokens: TokenService,
+    store: Arc<dyn PresenceStore>,
+    queue: Arc<dyn MatchQueue>,
+    settings: Settings,
+    readiness: Readiness,
+    node_id: Option<NodeId>,
+}
+
+impl DuetBuilder {
+    /// Sets the node's settings (default: [`Settings::default`]). Build the `SocketIo` from the
+    /// same settings ([`Settings::socket_io_builder`]).
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Sets what `/ready` reports (default: local adapter, no fallback).
+    pub fn readiness(mut self, readiness: Readiness) -> Self {
+        self.readiness = readiness;
+        self
+    }
+
+    /// Sets this node's id (default: a random one).
+    pub fn node_id(mut self, node_id: NodeId) -> Self {
+        self.node_id = Some(node_id);
+        self
+    }
+
+    /// The node, serving namespace `/` of `io`. Returns what `io.ns` returns too: a future to
+    /// await for remote adapters (the Redis adapter subscribes there), `()` for the local one.
+    pub fn build<A>(self, io: &SocketIo<A>) -> (Arc<Duet<A>>, A::InitRes)
+    where
+        A: Adapter + DefinedAdapter,
+    {
+        let settings = self.settings;
+        let duet = Arc::new(Duet {
+            event_budget: KeyedBudget::new(settings.rate_limit_max, settings.rate_limit_window),
+            session_budget: KeyedBudget::new(settings.sessions_per_minute, Duration::from_secs(60)),
+            tokens: self.tokens,
+            store: self.store,
+            queue: self.queue,
+            settings,
+            readiness: self.readiness,
+            node_id: self.node_id.unwrap_or_else(NodeId::random),
+            prometheus: names::prometheus_handle(),
+            io: io.clone(),
+            local_sockets: AtomicU64::new(0),
+            draining: AtomicBool::new(false),
+            local_pairs: Mutex::default(),
+        });
+        let init = crate::session::serve_namespace(&duet, io);
+        (duet, init)
+    }
+}
+
+/// The node's background tasks (see [`Duet::spawn_tasks`]); dropping this stops them.
+#[derive(Debug)]
+#[must_use = "dropping NodeTasks stops the node's background tasks"]
+pub struct NodeTasks {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for NodeTasks {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+// The builder is reached through `Duet<LocalAdapter>` only so that `Duet::builder(..)` needs no
+// type annotation; `DuetBuilder::build` then makes a node on whatever adapter its `SocketIo` has.
+impl Duet<socketioxide::adapter::LocalAdapter> {
+    /// A node on `tokens` (guest tokens), `store` (sessions, presence, pairs) and `queue`
+    /// (matching). Memory or Redis backends alike; with Redis, build the `SocketIo` with the
+    /// Redis adapter (`cluster::connect`, feature `redis`) so that every node can reach every
+    /// guest.
+    pub fn builder(
+        tokens: TokenService,
+        store: Arc<dyn PresenceStore>,
+        queue: Arc<dyn MatchQueue>,
+    ) -> DuetBuilder {
+        DuetBuilder {
+            tokens,
+            store,
+            queue,
+            settings: Settings::default(),
+            readiness: Readiness::default(),
+            node_id: None,
+        }
+    }
+}
+
+impl<A: Adapter> Duet<A> {
+    /// The HTTP API of protocol.md §1 as an axum router, for this node. Add the Socket.IO layer
+    /// to it (and CORS), and serve it with
+    /// `into_make_service_with_connect_info::<SocketAddr>()` so that the per-IP budget sees
+    /// client addresses.
+    pub fn router(self: &Arc<Self>) -> axum::Router {
+        crate::http::router(Arc::clone(self))
+    }
+
+    /// Starts the node's background work: one upkeep loop (heartbeat, expired sessions, overdue
+    /// away marks, dead nodes, ticket refresh, budget pruning) and the matcher that pairs
+    /// guests whose interest wait is over. Must run inside a Tokio runtime.
+    pub fn spawn_tasks(self: &Arc<Self>) -> NodeTasks {
+        let (mut due, matcher) =
+            duet_matchmaker::spawn_matcher(Arc::clone(&self.queue), self.settings.matcher_tick);
+        let duet = Arc::clone(self);
+        let deliver = tokio::spawn(async move {
+            while let Some(work) = due.recv().await {
+                for pairing in work.pairings {
+                    duet.announce(pairing).await;
+                }
+            }
+        });
+        let duet = Arc::clone(self);
+        let upkeep = tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(UPKEEP_TICK);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_heartbeat: Option<tokio::time::Instant> = None;
+            for tick in 0u64.. {
+                ticker.tick().await;
+                if last_heartbeat.is_none_or(|at| at.elapsed() >= duet.settings.heartbeat_interval)
+                {
+                    last_heartbeat = Some(tokio::time::Instant::now());
+                    duet.heartbeat().await;
+                }
+                duet.upkeep(tick).await;
+            }
+        });
+        NodeTasks {
+            tasks: vec![matcher, deliver, upkeep],
+        }
+    }
+
+    async fn heartbeat(&self) {
+        let sockets = self.local_sockets();
+        let ttl = self.settings.heartbeat_ttl;
+        if let Err(error) = self.store.heartbeat(&self.node_id, sockets, ttl).await {
+            tracing::warn!(%error, node_id = %self.node_id, "heartbeat failed");
+        }
+    }
+
+    async fn upkeep(&self, tick: u64) {
+        match self.store.take_expired_sessions(SWEEP_BATCH).await {
+            Ok(expired) => {
+                for session in expired {
+                    self.session_ended(&session.guest_id).await;
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot read expired sessions"),
+        }
+        match self.store.take_overdue_away(SWEEP_BATCH).await {
+            Ok(overdue) => {
+                for guest in overdue {
+                    self.grace_over(&guest).await;
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot read overdue away marks"),
+        }
+        match self.store.claim_dead_nodes().await {
+            Ok(dead) => {
+                for node in dead {
+                    self.node_died(node).await;
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot look for dead nodes"),
+        }
+        if tick.is_multiple_of(TICKET_REFRESH_TICKS) {
+            let guests = crate::session::local_guests(&self.io);
+            if let Err(error) = self.queue.refresh(&guests).await {
+                tracing::warn!(%error, "cannot refresh tickets");
+            }
+        }
+        if tick.is_multiple_of(BUDGET_PRUNE_TICKS) {
+            self.event_budget.prune();
+            self.session_budget.prune();
+        }
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> &NodeId {
+        &self.node_id
+    }
+
+    /// The presence store.
+    pub fn store(&self) -> &Arc<dyn PresenceStore> {
+        &self.store
+    }
+
+    /// The token service.
+    pub fn tokens(&self) -> &TokenService {
+        &self.tokens
+    }
+
+    /// The node's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// What `/ready` reports.
+    pub fn readiness(&self) -> Readiness {
+        self.readiness
+    }
+
+    /// Sockets connected to this node.
+    pub fn local_sockets(&self) -> u64 {
+        self.local_sockets.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.tokens.clock().now()
+    }
+
+    /// Sends `event` to `guest` wherever it is connected. `local` says the guest is known to be
+    /// on this node (its pair is local), which skips the adapter.
+    ///
+    /// Returns `false` when the event certainly did not go out: it could not be serialized, or
+    /// the guest's socket here had no room for it.
+    pub(crate) async fn emit_to(
+        &self,
+        guest: &GuestId,
+        event: &impl ServerEvent,
+        local: bool,
+    ) -> bool {
+        let room = user_room(guest);
+        let name = event.name();
+        let sent = if local {
+            self.io.local().to(room).emit(name, event).await
+        } else {
+            self.io.to(room).emit(name, event).await
+        };
+        match sent {
+            Ok(()) => true,
+            Err(error) => {
+                metrics::counter!(names::EMITS_FAILED, "event" => name).increment(1);
+                tracing::warn!(%error, event = name, guest_id = %guest, "event not delivered");
+                false
+            }
+        }
+    }
+
+    /// The pair of `guest` when both its guests are on this node.
+    pub(crate) fn local_pair(&self, guest: &GuestId) -> Option<Arc<Pair>> {
+        self.lock_local_pairs().get(guest).cloned()
+    }
+
+    fn lock_local_pairs(&self) -> std::sync::MutexGuard<'_, HashMap<GuestId, Arc<Pair>>> {
+        // A std Mutex: held only for a map operation, never across an await; no code panics
+        // while holding it, so a poisoned map is still consistent.
+        self.local_pairs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Remembers `pair` as local (both of its guests are connected to this node).
+    pub(crate) fn remember_local(&self, pair: Pair) {
+        let pair = Arc::new(pair);
+        let mut local = self.lock_local_pairs();
+        for guest in pair.guests() {
+            local.insert(guest, Arc::clone(&pair));
+        }
+    }
+
+    /// Remembers `pair` as local if the store says both guests are connected here.
+    pub(crate) async fn remember_if_local(&self, pair: &Pair) {
+        for guest in pair.guests() {
+            match self.store.connection(&guest).await {
+                Ok(Some(connection)) if connection.node_id == self.node_id => {}
+                _ => return,
+            }
+        }
+        self.remember_local(pair.clone());
+    }
+
+    /// Forgets the local pair of `guest`, if it has one.
+    pub(crate) fn forget_local_of(&self, guest: &GuestId) {
+        let mut local = self.lock_local_pairs();
+        if let Some(pair) = local.remove(guest) {
+            for other in pair.guests() {
+                if local.get(&other).is_some_and(|p| p.room_id == pair.room_id) {
+                    local.remove(&other);
+                }
+            }
+        }
+    }
+
+    /// Disconnects every socket of this node for a drain: to their clients it is a dropped
+    /// connection, so they reconnect (elsewhere, behind a load balancer) and resume their chats
+    /// within the grace.
+    ///
+    /// Returns once every socket's disconnect handling (holding its chat, telling its partner)
+    /// is done, or after 5 s.
+    pub async fn close(&self) {
+        self.draining.store(true, Ordering::Release);
+        // Sockets are disconnected one by one rather than with `SocketIo::close`, which removes
+        // the namespace that the disconnect handling still emits through.
+        for socket in self.io.local().sockets() {
+            if let Err(error) = socket.disconnect() {
+                tracing::debug!(%error, "socket already gone during the drain");
+            }
+        }
+        let deadline = tokio::time::Instant::now() + DRAIN_WAIT;
+        while self.local_sockets() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Removes this node from presence at once (after [`Duet::close`]), instead of letting its
+    /// heartbeat expire.
+    pub async fn leave_cluster(&self) -> Result<(), StoreError> {
+        self.store.remove_node(&self.node_id).await.map(drop)
+    }
+
+    /// Sends `event` with `data` to every connected guest of the cluster.
+    pub async fn broadcast<T: serde::Serialize + ?Sized>(&self, event: &str, data: &T) {
+        if let Err(error) = self.io.emit(event, data).await {
+            tracing::warn!(%error, event, "broadcast failed");
+        }
+    }
+
+    /// Sends `event` with `data` to `guest` wherever it is connected; `false` when it has no
+    /// live socket.
+    pub async fn send_to_user<T: serde::Serialize + ?Sized>(
+        &self,
+        guest: &GuestId,
+        event: &str,
+        data: &T,
+    ) -> Result<bool, StoreError> {
+        if self.store.connection(guest).await?.is_none() {
+            return Ok(false);
+        }
+        if let Err(error) = self.io.to(user_room(guest)).emit(event, data).await {
+            tracing::debug!(%error, event, "send_to_user failed");
+        }
+        Ok(true)
+    }
+
+    /// The counts of `/api/stats`, across the cluster; also refreshes the `duet_*` gauges.
+    pub async fn stats(&self) -> Result<ClusterStats, StoreError> {
+        let presence = self.store.stats().await?;
+        let available_users = self.queue.waiting_count().await.unwrap_or_else(|error| {
+            tracing::warn!(%error, "waiting count unavailable");
+            0
+        });
+        metrics::gauge!(names::GUESTS_WAITING).set(available_users as f64);
+        metrics::gauge!(names::SESSIONS_LIVE).set(presence.total_sessions as f64);
+        metrics::gauge!(names::GUESTS_ONLINE).set(presence.online_guests as f64);
+        metrics::gauge!(names::ROOMS_ACTIVE).set(presence.active_rooms as f64);
+        metrics::gauge!(names::NODES_LIVE).set(presence.live_nodes as f64);
+        Ok(ClusterStats {
+            presence,
+            available_users,
+        })
+    }
+}

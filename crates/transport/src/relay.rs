@@ -1,0 +1,199 @@
+//! Relay between the two guests of a pair: messages, clearing, typing and WebRTC signals. The
+//! partner is looked up once per event, and the server alone picks it.
+
+use std::sync::Arc;
+
+use duet_core::{GuestId, Timestamp};
+use duet_presence_store::Pair;
+use duet_signaling::{IceServer, Signal};
+use socketioxide::adapter::Adapter;
+
+use crate::event::{
+    Ack, ChatCleared, ChatMessage, OutgoingFile, OutgoingMessage, ServerEvent, Typing,
+};
+use crate::held::{HELD_MESSAGES, Held, HeldMessage};
+use crate::metrics as names;
+use crate::node::Duet;
+use crate::reply::{EventError, Failure};
+use crate::session::SocketContext;
+
+/// A guest's current chat, as relaying needs it.
+pub(crate) struct CurrentChat {
+    pub(crate) pair: Arc<Pair>,
+    pub(crate) partner: GuestId,
+    /// The partner's connection dropped and the chat is held for it.
+    pub(crate) away: bool,
+    /// Both guests are on this node.
+    pub(crate) local: bool,
+}
+
+impl<A: Adapter> Duet<A> {
+    /// The guest's chat. A pair whose two guests are on this node is answered from memory (the
+    /// relay's fast path, and what keeps such pairs chatting while Redis is down); any other
+    /// pair costs one store call.
+    pub(crate) async fn current_chat(&self, guest: &GuestId) -> Result<CurrentChat, Failure> {
+        if let Some(pair) = self.local_pair(guest)
+            && let Some(partner) = pair.partner_of(guest)
+        {
+            return Ok(CurrentChat {
+                pair,
+                partner,
+                away: false,
+                local: true,
+            });
+        }
+        let (pair, away) = self
+            .store
+            .chat_of(guest)
+            .await?
+            .ok_or_else(EventError::not_in_chat)?;
+        let partner = pair.partner_of(guest).ok_or_else(EventError::not_in_chat)?;
+        Ok(CurrentChat {
+            pair: Arc::new(pair),
+            partner,
+            away,
+            local: false,
+        })
+    }
+
+    /// Sends `event` to `partner` (local when `chat` is); an event that certainly did not go
+    /// out is an error for its sender, never an `ok`.
+    async fn deliver(
+        &self,
+        partner: &GuestId,
+        chat: &CurrentChat,
+        event: &impl ServerEvent,
+    ) -> Result<(), Failure> {
+        if self.emit_to(partner, event, chat.local).await {
+            Ok(())
+        } else {
+            Err(EventError::partner_unreachable().into())
+        }
+    }
+
+    /// `chat:message`: relayed to the partner, or held while it is away.
+    pub(crate) async fn relay_message(
+        &self,
+        context: &SocketContext<A>,
+        message: ChatMessage,
+    ) -> Result<Ack, Failure> {
+        let chat = self.current_chat(&context.guest).await?;
+        let sent_at = self.now();
+        let outgoing = OutgoingMessage {
+            id: uuid::Uuid::new_v4().to_string(),
+            room_id: chat.pair.room_id,
+            from: context.guest,
+            text: message.text,
+            file: message.file.map(|file| OutgoingFile {
+                size: file.data.len(),
+                name: file.name,
+                kind: file.kind,
+                data: file.data,
+            }),
+            client_id: message.client_id,
+            sent_at,
+        };
+        if chat.away {
+            let held = Held::Message(HeldMessage::from(&outgoing)).encode();
+            if !self
+                .store
+                .hold_message(&chat.partner, held, HELD_MESSAGES)
+                .await?
+            {
+                return Err(EventError::partner_away().into());
+            }
+        } else {
+            let bytes = outgoing.text.as_ref().map_or(0, String::len)
+                + outgoing.file.as_ref().map_or(0, |f| f.size);
+            self.deliver(&chat.partner, &chat, &outgoing).await?;
+            metrics::counter!(names::RELAYED_BYTES, "event" => "chat:message")
+                .increment(bytes as u64);
+        }
+        Ok(Ack::Sent {
+            id: outgoing.id,
+            sent_at,
+        })
+    }
+
+    /// `chat:clear`: both guests see `chat:cleared`; an away partner finds it on return, with
+    /// what was held for it gone.
+    pub(crate) async fn clear(&self, context: &SocketContext<A>) -> Result<Ack, Failure> {
+        let chat = self.current_chat(&context.guest).await?;
+        let cleared = ChatCleared {
+            room_id: chat.pair.room_id,
+            by: context.guest,
+        };
+        self.emit_to(&context.guest, &cleared, chat.local).await;
+        if chat.away {
+            self.store.clear_held(&chat.partner).await?;
+            // One place beyond the held messages: the marker always fits.
+            self.store
+                .hold_message(
+                    &chat.partner,
+                    Held::Cleared(cleared).encode(),
+                    HELD_MESSAGES + 1,
+                )
+                .await?;
+        } else {
+            self.deliver(&chat.partner, &chat, &cleared).await?;
+        }
+        Ok(Ack::Done)
+    }
+
+    /// `chat:typing:start` / `chat:typing:stop`: to the partner, never held.
+    pub(crate) async fn typing(
+        &self,
+        context: &SocketContext<A>,
+        started: bool,
+    ) -> Result<Ack, Failure> {
+        let chat = self.current_chat(&context.guest).await?;
+        if !chat.away {
+            let typing = Typing {
+                from: context.guest,
+                started,
+            };
+            self.deliver(&chat.partner, &chat, &typing).await?;
+        }
+        Ok(Ack::Done)
+    }
+
+    /// A WebRTC signal: to the partner only, never held (a returning initiator offers anew).
+    pub(crate) async fn signal(
+        &self,
+        context: &SocketContext<A>,
+        signal: Signal,
+    ) -> Result<Ack, Failure> {
+        let chat = self.current_chat(&context.guest).await?;
+        let partner = duet_signaling::relay_target(context.guest, Some(chat.pair.guests()))
+            .ok_or_else(EventError::not_in_chat)?;
+        if !chat.away {
+            let relayed = signal.relayed(context.guest);
+            let bytes = match &signal {
+                Signal::Offer { sdp } | Signal::Answer { sdp } => sdp.len(),
+                Signal::IceCandidate(candidate) => candidate.candidate.len(),
+                Signal::Hangup => 0,
+            };
+            self.deliver(&partner, &chat, &relayed).await?;
+            metrics::counter!(names::RELAYED_BYTES, "event" => signal.kind().event())
+                .increment(bytes as u64);
+        }
+        Ok(Ack::Done)
+    }
+
+    /// `webrtc:ice-servers`: fresh credentials, valid until the session expires.
+    pub(crate) async fn ice_servers(&self, context: &SocketContext<A>) -> Ack {
+        let expires = match self.store.session(&context.session).await {
+            Ok(Some(session)) => session.expires_at(),
+            // The expiry known from the handshake still bounds the credentials.
+            _ => context.session_expires_at,
+        };
+        Ack::IceServers(self.ice_servers_until(&context.guest, expires))
+    }
+
+    /// ICE servers for `guest`, with TURN credentials valid until `expires`.
+    pub(crate) fn ice_servers_until(&self, guest: &GuestId, expires: Timestamp) -> Vec<IceServer> {
+        self.settings
+            .ice
+            .servers_for(&guest.to_string(), expires.unix_seconds())
+    }
+}

@@ -1,0 +1,469 @@
+//! A socket's life: the handshake, the per-socket context and its inbox, connecting
+//! (replacement, resume), disconnecting (the grace), and the ends that come from elsewhere
+//! (session ended, grace over, node died).
+
+use std::convert::Infallible;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+
+use duet_auth::{AuthError, Authenticated, extract_token};
+use duet_core::{GuestId, SessionId, Timestamp};
+use duet_presence_store::{Connection, DeadNode};
+use serde_json::Value as Json;
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{Event, SocketRef, TryData};
+use socketioxide::handler::{ConnectHandler, FromMessageParts, Value as PacketValue};
+use socketioxide::socket::{DisconnectReason, Sid, Socket};
+use socketioxide_core::adapter::DefinedAdapter;
+
+use crate::event::{
+    EndReason, EventName, Matched, PartnerAway, PartnerBack, ServerEvent, SessionReplaced,
+};
+use crate::held::Held;
+use crate::inbox::{Inbox, Pushed};
+use crate::loose::Loose;
+use crate::metrics as names;
+use crate::node::{Duet, socket_room, user_room};
+use crate::reply::{EventError, Failure, Reply};
+
+/// What a refused-for-backlog event is told to wait.
+const BACKLOG_RETRY_MS: u64 = 1000;
+
+/// Who a socket belongs to, set by the handshake, with the socket's inbox.
+pub(crate) struct SocketContext<A: Adapter> {
+    pub(crate) guest: GuestId,
+    pub(crate) session: SessionId,
+    pub(crate) username: String,
+    pub(crate) session_expires_at: Timestamp,
+    pub(crate) socket_id: Sid,
+    duet: Arc<Duet<A>>,
+    inbox: Inbox<Inbound<A>>,
+}
+
+/// One item of a socket's work, in the order it happened.
+enum Inbound<A: Adapter> {
+    /// A known event (its payload still to be checked) and how to answer it.
+    Event {
+        name: EventName,
+        payload: Option<Loose>,
+        reply: Reply<A>,
+    },
+    /// The socket is gone: the last item.
+    Disconnected(DisconnectReason),
+}
+
+/// The refusal a client sees as `connect_error`: its message is exactly the code.
+#[derive(Debug)]
+struct Refusal(duet_core::ErrorCode);
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.as_str())
+    }
+}
+
+/// Serves namespace `/` of `io` for `duet`: the handshake middleware, then the connect handler.
+pub(crate) fn serve_namespace<A>(duet: &Arc<Duet<A>>, io: &SocketIo<A>) -> A::InitRes
+where
+    A: Adapter + DefinedAdapter,
+{
+    // Weak: the namespace lives inside `duet.io`, so a strong reference would keep the node
+    // alive forever.
+    let node = Arc::downgrade(duet);
+    let check = move |socket: SocketRef<A>, TryData(auth): TryData<Json>| {
+        let node = Weak::clone(&node);
+        async move {
+            let duet = node
+                .upgrade()
+                .ok_or(Refusal(duet_core::ErrorCode::Internal))?;
+            duet.handshake(&socket, auth.ok()).await
+        }
+    };
+    let on_connect = |socket: SocketRef<A>| async move {
+        if let Some(context) = context_of(&socket) {
+            context.duet.connected(&socket, &context).await;
+            // Events that arrived since the handshake waited in the inbox; they run now, after
+            // the socket has taken over its guest's connection and chat.
+            context.drain().await;
+        }
+    };
+    io.ns("/", on_connect.with(check))
+}
+
+fn context_of<A: Adapter>(socket: &Socket<A>) -> Option<Arc<SocketContext<A>>> {
+    socket.extensions.get::<Arc<SocketContext<A>>>()
+}
+
+/// Guests with a socket on this node.
+pub(crate) fn local_guests<A: Adapter>(io: &SocketIo<A>) -> Vec<GuestId> {
+    io.local()
+        .sockets()
+        .iter()
+        .filter_map(|socket| context_of(socket).map(|context| context.guest))
+        .collect()
+}
+
+/// Payload bytes of an incoming packet: its text and its binary attachments.
+fn packet_bytes(value: &PacketValue) -> usize {
+    match value {
+        PacketValue::Str(text, binaries) => {
+            text.len()
+                + binaries
+                    .iter()
+                    .flatten()
+                    .map(bytes::Bytes::len)
+                    .sum::<usize>()
+        }
+        PacketValue::Bytes(bytes) => bytes.len(),
+    }
+}
+
+/// An event admitted to its socket's inbox while socketioxide read it. Holds the context when
+/// the handler must drain the inbox (nobody else is).
+pub(crate) struct Admitted<A: Adapter>(Option<Arc<SocketContext<A>>>);
+
+impl<A: Adapter> FromMessageParts<A> for Admitted<A> {
+    type Error = Infallible;
+
+    /// Runs in the socket's read path, in the order events arrive: the budget, then the inbox.
+    fn from_message_parts(
+        socket: &Arc<Socket<A>>,
+        value: &mut PacketValue,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, Infallible> {
+        let Some(context) = context_of(socket) else {
+            return Ok(Self(None));
+        };
+        let name = Event::from_message_parts(socket, value, ack_id)
+            .ok()
+            .and_then(|Event(name)| EventName::from_name(&name));
+        let Ok(reply) = Reply::from_message_parts(socket, value, ack_id);
+        let label = name.map_or(names::UNKNOWN_EVENT, EventName::as_str);
+        // The budget comes first: a refused event costs nothing and goes no further.
+        if let Err(wait) = context.duet.event_budget.check(&context.guest) {
+            metrics::counter!(names::RATE_LIMITED).increment(1);
+            let wait_ms = u64::try_from(wait.as_millis().max(1)).unwrap_or(u64::MAX);
+            reply.refuse(label, &EventError::rate_limited(wait_ms));
+            return Ok(Self(None));
+        }
+        let Some(name) = name else {
+            // An unknown event is ignored; its ack, if it asked for one, says INVALID_PAYLOAD.
+            if reply.wants_ack() {
+                reply.refuse(label, &EventError::invalid("unknown event"));
+            }
+            return Ok(Self(None));
+        };
+        let bytes = packet_bytes(value);
+        let payload = TryData::<Loose>::from_message_parts(socket, value, ack_id)
+            .ok()
+            .and_then(|TryData(payload)| payload.ok());
+        let inbound = Inbound::Event {
+            name,
+            payload,
+            reply,
+        };
+        Ok(match context.inbox.push(inbound, bytes) {
+            Pushed::Drain => Self(Some(context)),
+            Pushed::Queued => Self(None),
+            Pushed::Refused(inbound) => {
+                if let Inbound::Event { reply, .. } = inbound {
+                    reply.refuse(label, &EventError::rate_limited(BACKLOG_RETRY_MS));
+                }
+                Self(None)
+            }
+        })
+    }
+}
+
+impl<A: Adapter> SocketContext<A> {
+    /// Runs what waits in the inbox, in order, until it is empty.
+    async fn drain(&self) {
+        while let Some(inbound) = self.inbox.next() {
+            match inbound {
+                Inbound::Event {
+                    name,
+                    payload,
+                    reply,
+                } => self.duet.apply(self, name, payload, reply).await,
+                Inbound::Disconnected(reason) => self.duet.disconnected(self, reason).await,
+            }
+        }
+    }
+}
+
+impl<A: Adapter> Duet<A> {
+    /// The handshake: checks the token, then gives the socket its context and handlers. They
+    /// are registered here, before the client is told it is connected: socketioxide sends
+    /// CONNECT and only then starts the connect handler in a task of its own, so an event sent
+    /// at once would otherwise find no handler.
+    async fn handshake(
+        self: Arc<Self>,
+        socket: &SocketRef<A>,
+        auth: Option<Json>,
+    ) -> Result<(), Refusal> {
+        let header = socket
+            .req_parts()
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .map(|v| v.to_str().map_err(|_| AuthError::Invalid));
+        let outcome = async {
+            let token = extract_token(auth.as_ref(), header.transpose()?)?;
+            self.tokens.authenticate(token, &*self.store).await
+        }
+        .await;
+        let session = match outcome {
+            Ok(Authenticated { session, .. }) => session,
+            Err(error) => {
+                let code = error.code();
+                metrics::counter!(names::HANDSHAKES, "result" => code.as_str()).increment(1);
+                if let AuthError::Backend(source) = &error {
+                    tracing::error!(error = %source, "session check failed during a handshake");
+                }
+                return Err(Refusal(code));
+            }
+        };
+        metrics::counter!(names::HANDSHAKES, "result" => "ok").increment(1);
+        let context = Arc::new(SocketContext {
+            guest: session.guest.id,
+            session: session.id,
+            username: session.guest.username.to_string(),
+            session_expires_at: session.expires_at(),
+            socket_id: socket.id,
+            inbox: Inbox::held(
+                self.settings.socket_backlog(),
+                // A few full-size messages: a flood of files waits in the client, not here.
+                self.settings.max_message_bytes().saturating_mul(4),
+            ),
+            duet: self,
+        });
+        socket.extensions.insert(context);
+        // One handler for every event: the extractor admits it in arrival order, and the task
+        // socketioxide spawns for it drains the inbox when nobody else is.
+        socket.on_fallback(|Admitted(drain): Admitted<A>| async move {
+            if let Some(context) = drain {
+                context.drain().await;
+            }
+        });
+        socket.on_disconnect(
+            |socket: SocketRef<A>, reason: DisconnectReason| async move {
+                if let Some(context) = context_of(&socket)
+                    && let Pushed::Drain = context.inbox.push_last(Inbound::Disconnected(reason))
+                {
+                    context.drain().await;
+                }
+            },
+        );
+        Ok(())
+    }
+
+    /// The connect handler: the socket takes over its guest's connection and chat.
+    async fn connected(&self, socket: &SocketRef<A>, context: &SocketContext<A>) {
+        let socket_id = context.socket_id.to_string();
+        socket.join([user_room(&context.guest), socket_room(&socket_id)]);
+        self.local_sockets.fetch_add(1, Ordering::AcqRel);
+        metrics::gauge!(names::SOCKETS_CONNECTED).increment(1.0);
+
+        let connection = Connection {
+            guest_id: context.guest,
+            node_id: self.node_id.clone(),
+            socket_id: socket_id.clone(),
+            connected_at: self.now(),
+            username: context.username.clone(),
+            session_expires_at: context.session_expires_at,
+        };
+        let previous = match self.store.register_connection(&connection).await {
+            Ok(previous) => previous,
+            Err(error) => {
+                tracing::error!(%error, guest_id = %context.guest, "cannot record a connection");
+                // Its disconnection is queued behind this and undoes the rest.
+                let _ = socket.clone().disconnect();
+                return;
+            }
+        };
+        let replaced_live = match previous {
+            Some(old) if old.socket_id != socket_id => {
+                self.replace(&old).await;
+                true
+            }
+            _ => false,
+        };
+        tracing::debug!(guest_id = %context.guest, replaced_live, "socket connected");
+        if let Err(failure) = self.resume(socket, context, replaced_live).await {
+            failure.log("resume", &context.guest);
+        }
+    }
+
+    /// The older socket of a guest that connected again: told, then disconnected, wherever it is.
+    async fn replace(&self, old: &Connection) {
+        let room = socket_room(&old.socket_id);
+        let replaced = SessionReplaced {};
+        if let Err(error) = self
+            .io
+            .to(room.clone())
+            .emit(replaced.name(), &replaced)
+            .await
+        {
+            tracing::debug!(%error, "session:replaced not delivered");
+        }
+        if let Err(error) = self.io.to(room).disconnect().await {
+            tracing::debug!(%error, "replaced socket not disconnected");
+        }
+    }
+
+    /// A guest in a chat gets `user:matched` again (`resumed`), then what was held for it.
+    async fn resume(
+        &self,
+        socket: &SocketRef<A>,
+        context: &SocketContext<A>,
+        replaced_live: bool,
+    ) -> Result<(), Failure> {
+        let me = context.guest;
+        let was_away = self.store.clear_away(&me).await?;
+        let pair = self.store.pair_of(&me).await?;
+        let held = if was_away || pair.is_none() {
+            self.store.take_held(&me).await?
+        } else {
+            Vec::new()
+        };
+        if let Some(pair) = &pair {
+            self.remember_if_local(pair).await;
+            let ice = self.ice_servers_until(&me, context.session_expires_at);
+            emit_here(socket, &Matched::new(pair, &me, ice, true));
+        }
+        for blob in held {
+            match Held::decode(&blob) {
+                Some(Held::Message(message)) => match message.into_outgoing() {
+                    Some(message) => emit_here(socket, &message),
+                    None => tracing::warn!("unreadable held message dropped"),
+                },
+                Some(Held::Cleared(cleared)) => emit_here(socket, &cleared),
+                Some(Held::Ended(ended)) => emit_here(socket, &ended),
+                None => tracing::warn!("unreadable held message dropped"),
+            }
+        }
+        if let (Some(pair), true) = (&pair, was_away && !replaced_live)
+            && let Some(partner) = pair.partner_of(&me)
+        {
+            let back = PartnerBack {
+                room_id: pair.room_id,
+            };
+            self.emit_to(&partner, &back, false).await;
+        }
+        Ok(())
+    }
+
+    /// The socket is gone. Runs after every event it sent; the node counts it out at the end,
+    /// so a drain waits for this.
+    async fn disconnected(&self, context: &SocketContext<A>, reason: DisconnectReason) {
+        metrics::gauge!(names::SOCKETS_CONNECTED).decrement(1.0);
+        if let Err(failure) = self.hold_or_end_chat(context, reason).await {
+            failure.log("disconnect", &context.guest);
+        }
+        self.local_sockets.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    async fn hold_or_end_chat(
+        &self,
+        context: &SocketContext<A>,
+        reason: DisconnectReason,
+    ) -> Result<(), Failure> {
+        let me = context.guest;
+        // Whatever comes next, this guest may be elsewhere now: its pair is no longer
+        // certainly local (a resume here makes it local again).
+        self.forget_local_of(&me);
+        let socket_id = context.socket_id.to_string();
+        if !self.store.unregister_connection(&me, &socket_id).await? {
+            // Replaced by a newer socket: that one carries on, nothing ends.
+            return Ok(());
+        }
+        self.queue.cancel(&me).await?;
+        let Some(pair) = self.store.pair_of(&me).await? else {
+            return Ok(());
+        };
+        let draining = self.draining.load(Ordering::Acquire);
+        let left = matches!(reason, DisconnectReason::ClientNSDisconnect);
+        let ended_by_server = matches!(reason, DisconnectReason::ServerNSDisconnect) && !draining;
+        if left || ended_by_server || self.settings.resume_grace.is_zero() {
+            let why = if left {
+                EndReason::Left
+            } else {
+                EndReason::Disconnected
+            };
+            return self.end_chat(&pair, &me, why).await;
+        }
+        let until = self.now().saturating_add(self.settings.resume_grace);
+        self.store.set_away(&me, until).await?;
+        if let Some(partner) = pair.partner_of(&me) {
+            let away = PartnerAway {
+                room_id: pair.room_id,
+            };
+            self.emit_to(&partner, &away, false).await;
+        }
+        // No timer here: every node sweeps overdue away marks (upkeep), so the chat still ends
+        // on time if this node goes down meanwhile.
+        Ok(())
+    }
+
+    /// The grace of a dropped guest is over: unless it came back, its chat ends.
+    pub(crate) async fn grace_over(&self, guest: &GuestId) {
+        let outcome = async {
+            if self.store.connection(guest).await?.is_some() {
+                return Ok(());
+            }
+            match self.store.pair_of(guest).await? {
+                Some(pair) => self.end_chat(&pair, guest, EndReason::Disconnected).await,
+                None => Ok(()),
+            }
+        };
+        if let Err(failure) = outcome.await {
+            failure.log("grace over", guest);
+        }
+    }
+
+    /// A node died: chats of its guests end (`disconnected`) for their partners.
+    pub(crate) async fn node_died(&self, node: DeadNode) {
+        let guests = node.connections.len();
+        tracing::warn!(node_id = %node.node_id, guests, "node died; ending its chats");
+        for connection in node.connections {
+            let guest = connection.guest_id;
+            let outcome = async {
+                self.queue.cancel(&guest).await?;
+                match self.store.pair_of(&guest).await? {
+                    Some(pair) => self.end_chat(&pair, &guest, EndReason::Disconnected).await,
+                    None => Ok(()),
+                }
+            };
+            if let Err(failure) = outcome.await {
+                failure.log("dead node", &guest);
+            }
+        }
+    }
+
+    /// A session ended (deleted or expired): its chat ends with `session_ended`, its ticket and
+    /// held messages go, and its sockets are disconnected wherever they are.
+    pub async fn session_ended(&self, guest: &GuestId) {
+        let outcome = async {
+            if let Some(pair) = self.store.pair_of(guest).await? {
+                self.store.clear_away(guest).await?;
+                self.end_chat(&pair, guest, EndReason::SessionEnded).await?;
+            }
+            self.queue.cancel(guest).await?;
+            self.store.clear_held(guest).await?;
+            Ok::<(), Failure>(())
+        };
+        if let Err(failure) = outcome.await {
+            failure.log("session ended", guest);
+        }
+        if let Err(error) = self.io.to(user_room(guest)).disconnect().await {
+            tracing::debug!(%error, "sockets of an ended session not disconnected");
+        }
+    }
+}
+
+/// Emits `event` on this very socket.
+fn emit_here<A: Adapter>(socket: &SocketRef<A>, event: &impl ServerEvent) {
+    if let Err(error) = socket.emit(event.name(), event) {
+        tracing::debug!(%error, event = event.name(), "emit on the socket failed");
+    }
+}

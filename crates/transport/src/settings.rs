@@ -1,0 +1,148 @@
+//! [`Settings`] of a node, and what `/ready` reports about its backends.
+
+use std::time::Duration;
+
+use duet_signaling::IceConfig;
+use socketioxide::{ParserConfig, SocketIo, SocketIoBuilder, TransportType};
+
+/// Everything a Duet node can be configured with (`DUET_*` in the binary). The defaults are
+/// those of protocol.md §3.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Lifetime of a guest session, and how far a refresh extends it
+    /// (`DUET_SESSION_TTL_SECONDS`, default 2 hours).
+    pub session_ttl: Duration,
+    /// Guest sessions one client IP may create per minute
+    /// (`DUET_SESSION_RATE_LIMIT_PER_MINUTE`, default 30).
+    pub sessions_per_minute: u32,
+    /// Take the client IP from the first `X-Forwarded-For` entry (only behind a trusted proxy;
+    /// default false).
+    pub trust_forwarded_for: bool,
+    /// How often this node's heartbeat is written (default 3 s).
+    pub heartbeat_interval: Duration,
+    /// How long a heartbeat keeps a node alive (default 10 s).
+    pub heartbeat_ttl: Duration,
+    /// Events per guest per window (`DUET_RATE_LIMIT_MAX`, default 100).
+    pub rate_limit_max: u32,
+    /// The budget's window (`DUET_RATE_LIMIT_WINDOW_MS`, default 60 s).
+    pub rate_limit_window: Duration,
+    /// How long a dropped guest's chat is held (`DUET_RESUME_GRACE_MS`, default 15 s; zero
+    /// turns resuming off).
+    pub resume_grace: Duration,
+    /// The largest file in one `chat:message` (`DUET_MAX_FILE_BYTES`, default 1 MiB).
+    pub max_file_bytes: usize,
+    /// Engine.IO ping interval (default 25 s).
+    pub ping_interval: Duration,
+    /// Engine.IO ping timeout (default 60 s).
+    pub ping_timeout: Duration,
+    /// ICE servers handed to clients.
+    pub ice: IceConfig,
+    /// How often ended interest waits are turned into pairs (default 100 ms).
+    pub matcher_tick: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            session_ttl: Duration::from_secs(7200),
+            sessions_per_minute: 30,
+            trust_forwarded_for: false,
+            heartbeat_interval: Duration::from_secs(3),
+            heartbeat_ttl: Duration::from_secs(10),
+            rate_limit_max: 100,
+            rate_limit_window: Duration::from_secs(60),
+            resume_grace: Duration::from_secs(15),
+            max_file_bytes: 1024 * 1024,
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(60),
+            ice: IceConfig::default(),
+            matcher_tick: Duration::from_millis(100),
+        }
+    }
+}
+
+impl Settings {
+    /// The largest WebSocket message or polling payload accepted: a full file plus room for the
+    /// rest of the packet. Anything larger closes the connection; a file between the file limit
+    /// and this bound is refused with `PAYLOAD_TOO_LARGE` and the connection stays.
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_file_bytes
+            .saturating_mul(2)
+            .saturating_add(256 * 1024)
+    }
+
+    /// Events one socket may have waiting to run: the event budget (all of it may arrive in one
+    /// burst), at least 256 and at most 65 536. Beyond it, events are refused as `RATE_LIMITED`.
+    pub fn socket_backlog(&self) -> usize {
+        usize::try_from(self.rate_limit_max)
+            .unwrap_or(usize::MAX)
+            .clamp(256, 65_536)
+    }
+
+    /// Packets one socket may have waiting to be written. Every admitted event may add its ack
+    /// to its own socket and a packet (two with a file) to its partner's: four per event of
+    /// backlog leaves room for both. A packet that does not fit is not sent, and the sender is
+    /// told (`PARTNER_AWAY`), never acked `ok`.
+    pub fn socket_write_buffer(&self) -> usize {
+        self.socket_backlog().saturating_mul(4)
+    }
+
+    /// A socketioxide builder with these transport settings: both transports, the heartbeat,
+    /// message size bounds on WebSocket frames as well as polling payloads, and the write
+    /// buffer ([`Settings::socket_write_buffer`]; engineioxide's default of 128 packets drops
+    /// acks and messages of a burst).
+    pub fn socket_io_builder(&self) -> SocketIoBuilder {
+        let max = self.max_message_bytes();
+        SocketIo::builder()
+            .ping_interval(self.ping_interval)
+            .ping_timeout(self.ping_timeout)
+            .max_buffer_size(self.socket_write_buffer())
+            .transports([TransportType::Polling, TransportType::Websocket])
+            .max_payload(u64::try_from(max).unwrap_or(u64::MAX))
+            .ws_max_message_size(max)
+            .ws_max_frame_size(max)
+            .with_parser(
+                ParserConfig::common()
+                    .max_incoming_binary_buf_size(max)
+                    .max_incoming_binaries(2),
+            )
+    }
+}
+
+/// Which Socket.IO adapter carries messages between nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdapterKind {
+    /// In-process only: a single node.
+    Local,
+    /// socketioxide-redis: a cluster.
+    Redis,
+}
+
+impl AdapterKind {
+    /// `"local"` or `"redis"`, as `/ready` reports it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Redis => "redis",
+        }
+    }
+}
+
+/// What `/ready` reports beyond the store's own answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Readiness {
+    /// The adapter in use.
+    pub adapter: AdapterKind,
+    /// Redis was configured but could not be reached at start-up, so this node runs on memory
+    /// alone: `/ready` answers 503 `degraded`.
+    pub redis_fallback: bool,
+}
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Self {
+            adapter: AdapterKind::Local,
+            redis_fallback: false,
+        }
+    }
+}
