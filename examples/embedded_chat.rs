@@ -14,20 +14,17 @@ use axum::Router;
 use axum::routing::get;
 use duet_auth::TokenService;
 use duet_matchmaker::{MatchConfig, MemoryQueue};
-use duet_presence_store::MemoryStore;
+use duet_presence_store::Stores;
 use duet_transport::{Duet, Settings};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The five lines of the duet-transport front page.
     let tokens = TokenService::new(&TokenService::random_secret())?;
-    let (store, queue) = (
-        Arc::new(MemoryStore::new()),
-        Arc::new(MemoryQueue::new(MatchConfig::default())),
-    );
+    let queue = Arc::new(MemoryQueue::new(MatchConfig::default()));
     let settings = Settings::default();
     let (socket_layer, io) = settings.socket_io_builder().build_layer();
-    let (duet, ()) = Duet::builder(tokens, store, queue)
+    let (duet, ()) = Duet::builder(tokens, Stores::memory(), queue)
         .settings(settings)
         .build(&io);
     let _tasks = duet.spawn_tasks();

@@ -16,13 +16,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use duet_auth::{AuthError, Authenticated, Session, TokenService, Username, bearer_token};
-use duet_presence_store::{MemoryStore, PresenceStore};
+use duet_core::{Clock, SystemClock};
+use duet_presence_store::{MemoryStore, SessionStore};
 use serde_json::{Value, json};
 
 #[derive(Clone)]
 struct App {
     tokens: TokenService,
-    store: Arc<dyn PresenceStore>,
+    sessions: Arc<dyn SessionStore>,
 }
 
 type Failure = (StatusCode, Json<Value>);
@@ -47,7 +48,7 @@ impl App {
         let token = value.and_then(bearer_token).map_err(refuse)?;
         // The token alone is not enough: the session must still be in the store.
         self.tokens
-            .authenticate(token, &*self.store)
+            .authenticate(token, &*self.sessions)
             .await
             .map_err(refuse)
     }
@@ -64,12 +65,12 @@ async fn login(State(app): State<App>, name: String) -> Result<Json<Value>, Fail
             )
         })?
     };
-    let session = Session::start(username, app.store.clock().now(), Duration::from_secs(3600));
+    let session = Session::start(username, SystemClock.now(), Duration::from_secs(3600));
     let internal = || {
         let body = json!({"error": {"code": duet_core::ErrorCode::Internal.as_str(), "message": "try again later"}});
         (StatusCode::INTERNAL_SERVER_ERROR, Json(body))
     };
-    app.store
+    app.sessions
         .create_session(&session)
         .await
         .map_err(|_| internal())?;
@@ -84,7 +85,7 @@ async fn whoami(State(app): State<App>, headers: HeaderMap) -> Result<Json<Value
 
 async fn logout(State(app): State<App>, headers: HeaderMap) -> Result<StatusCode, Failure> {
     let guest = app.authenticate(&headers).await?;
-    let _ = app.store.revoke_session(&guest.session.id).await;
+    let _ = app.sessions.revoke_session(&guest.session.id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -92,7 +93,7 @@ async fn logout(State(app): State<App>, headers: HeaderMap) -> Result<StatusCode
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = App {
         tokens: TokenService::new(&TokenService::random_secret())?,
-        store: Arc::new(MemoryStore::new()),
+        sessions: Arc::new(MemoryStore::new()),
     };
     let router = Router::new()
         .route("/login", post(login))

@@ -12,7 +12,7 @@ use clap::Parser;
 use duet_auth::TokenService;
 use duet_core::NodeId;
 use duet_matchmaker::{MatchConfig, MemoryQueue};
-use duet_presence_store::MemoryStore;
+use duet_presence_store::Stores;
 use duet_transport::{AdapterKind, Duet, OriginPatterns, Readiness};
 use socketioxide::adapter::Adapter;
 use socketioxide::layer::SocketIoLayer;
@@ -71,7 +71,7 @@ async fn run(config: Config) -> Result<(), String> {
                 .socket_io_builder()
                 .with_adapter::<FredAdapter<_>>(cluster.adapter)
                 .build_layer();
-            let (duet, init) = Duet::builder(tokens, cluster.store, cluster.queue)
+            let (duet, init) = Duet::builder(tokens, cluster.stores, cluster.queue)
                 .settings(settings)
                 .node_id(node_id)
                 .readiness(Readiness {
@@ -85,10 +85,9 @@ async fn run(config: Config) -> Result<(), String> {
         }
         Backend::Memory(readiness) => readiness,
     };
-    let store = Arc::new(MemoryStore::new());
     let queue = Arc::new(MemoryQueue::new(matching));
     let (layer, io) = settings.socket_io_builder().build_layer();
-    let (duet, ()) = Duet::builder(tokens, store, queue)
+    let (duet, ()) = Duet::builder(tokens, Stores::memory(), queue)
         .settings(settings)
         .node_id(node_id)
         .readiness(readiness)
@@ -125,7 +124,7 @@ async fn serve<A: Adapter>(
     tracing::info!(
         address = %local,
         node_id = %duet.node_id(),
-        store = duet.store().kind().as_str(),
+        store = duet.stores().kind().as_str(),
         adapter = duet.readiness().adapter.as_str(),
         "duet-server listening"
     );

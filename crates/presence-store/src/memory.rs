@@ -8,9 +8,11 @@ use async_trait::async_trait;
 use duet_auth::Session;
 use duet_core::{Clock, GuestId, NodeId, RoomId, SessionId, SystemClock, Timestamp};
 
+use crate::chats::ChatStore;
 use crate::error::StoreError;
-use crate::model::{BackendKind, Connection, DeadNode, ExpiredSession, Pair, PresenceStats};
-use crate::store::PresenceStore;
+use crate::model::{BackendKind, Connection, DeadNode, ExpiredSession, Pair, PresenceCounts};
+use crate::presence::PresenceStore;
+use crate::sessions::SessionStore;
 
 /// Settings of a [`MemoryStore`].
 #[derive(Debug, Clone)]
@@ -22,7 +24,7 @@ pub struct MemoryStoreConfig {
     pub implicit_node_ttl: Duration,
     /// How often the background sweep removes expired sessions (default 1 s).
     pub sweep_interval: Duration,
-    /// How many expired sessions wait for [`PresenceStore::take_expired_sessions`] before the
+    /// How many expired sessions wait for [`SessionStore::take_expired_sessions`] before the
     /// oldest are dropped (default 65 536), so a store nobody drains stays bounded.
     pub max_pending_expired: usize,
 }
@@ -130,6 +132,11 @@ impl MemoryStore {
     fn now(&self) -> Timestamp {
         self.shared.clock.now()
     }
+
+    /// The clock expiries are judged against.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.shared.clock
+    }
 }
 
 impl Default for MemoryStore {
@@ -223,13 +230,9 @@ impl State {
 }
 
 #[async_trait]
-impl PresenceStore for MemoryStore {
+impl SessionStore for MemoryStore {
     fn kind(&self) -> BackendKind {
         BackendKind::Memory
-    }
-
-    fn clock(&self) -> &Arc<dyn Clock> {
-        &self.shared.clock
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -288,6 +291,16 @@ impl PresenceStore for MemoryStore {
         Ok(state.expired.drain(..count).collect())
     }
 
+    async fn count_sessions(&self) -> Result<u64, StoreError> {
+        let now = self.now();
+        let state = self.state()?;
+        let live = state.sessions.values().filter(|s| !s.is_expired_at(now));
+        Ok(live.count() as u64)
+    }
+}
+
+#[async_trait]
+impl PresenceStore for MemoryStore {
     async fn register_connection(
         &self,
         connection: &Connection,
@@ -382,6 +395,22 @@ impl PresenceStore for MemoryStore {
         Ok(self.state()?.remove_node(node))
     }
 
+    async fn counts(&self) -> Result<PresenceCounts, StoreError> {
+        let now = self.now();
+        let state = self.state()?;
+        let live = state.nodes.values().filter(|n| n.deadline > now);
+        Ok(
+            live.fold(PresenceCounts::default(), |counts, node| PresenceCounts {
+                online_guests: counts.online_guests + node.guests.len() as u64,
+                connected_sockets: counts.connected_sockets + node.connected_sockets,
+                live_nodes: counts.live_nodes + 1,
+            }),
+        )
+    }
+}
+
+#[async_trait]
+impl ChatStore for MemoryStore {
     async fn create_pair(&self, pair: &Pair) -> Result<bool, StoreError> {
         let mut state = self.state()?;
         let taken = pair.initiator == pair.responder
@@ -449,6 +478,19 @@ impl PresenceStore for MemoryStore {
         Ok(())
     }
 
+    async fn away_until(&self, guest: &GuestId) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self.state()?.away.get(guest).copied())
+    }
+
+    async fn clear_away(&self, guest: &GuestId) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        let Some(until) = state.away.remove(guest) else {
+            return Ok(false);
+        };
+        state.away_index.remove(&(until, *guest));
+        Ok(true)
+    }
+
     async fn take_overdue_away(&self, limit: usize) -> Result<Vec<GuestId>, StoreError> {
         let now = self.now();
         let mut state = self.state()?;
@@ -465,19 +507,6 @@ impl PresenceStore for MemoryStore {
             overdue.push(guest);
         }
         Ok(overdue)
-    }
-
-    async fn away_until(&self, guest: &GuestId) -> Result<Option<Timestamp>, StoreError> {
-        Ok(self.state()?.away.get(guest).copied())
-    }
-
-    async fn clear_away(&self, guest: &GuestId) -> Result<bool, StoreError> {
-        let mut state = self.state()?;
-        let Some(until) = state.away.remove(guest) else {
-            return Ok(false);
-        };
-        state.away_index.remove(&(until, *guest));
-        Ok(true)
     }
 
     async fn hold_message(
@@ -504,28 +533,21 @@ impl PresenceStore for MemoryStore {
         Ok(())
     }
 
-    async fn stats(&self) -> Result<PresenceStats, StoreError> {
-        let now = self.now();
+    async fn chat_of(&self, guest: &GuestId) -> Result<Option<(Pair, bool)>, StoreError> {
         let state = self.state()?;
-        let live = state.nodes.values().filter(|n| n.deadline > now);
-        let (online, sockets, nodes) = live.fold((0, 0, 0), |(o, s, n), node| {
-            (
-                o + node.guests.len() as u64,
-                s + node.connected_sockets,
-                n + 1,
-            )
-        });
-        let total_sessions = state
-            .sessions
-            .values()
-            .filter(|s| !s.is_expired_at(now))
-            .count();
-        Ok(PresenceStats {
-            total_sessions: total_sessions as u64,
-            online_guests: online,
-            active_rooms: state.rooms.len() as u64,
-            connected_sockets: sockets,
-            live_nodes: nodes,
-        })
+        let pair = state
+            .room_of
+            .get(guest)
+            .and_then(|room| state.rooms.get(room));
+        Ok(pair.map(|pair| {
+            let away = pair
+                .partner_of(guest)
+                .is_some_and(|partner| state.away.contains_key(&partner));
+            (pair.clone(), away)
+        }))
+    }
+
+    async fn count_chats(&self) -> Result<u64, StoreError> {
+        Ok(self.state()?.rooms.len() as u64)
     }
 }

@@ -106,7 +106,7 @@ impl Pair {
 }
 
 /// A session whose expiry has passed, handed out once by
-/// [`PresenceStore::take_expired_sessions`](crate::PresenceStore::take_expired_sessions).
+/// [`SessionStore::take_expired_sessions`](crate::SessionStore::take_expired_sessions).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpiredSession {
     /// The expired session.
@@ -135,6 +135,17 @@ pub struct PresenceStats {
     pub online_guests: u64,
     /// Chats in progress.
     pub active_rooms: u64,
+    /// Sockets connected, as the live nodes last reported.
+    pub connected_sockets: u64,
+    /// Live nodes.
+    pub live_nodes: u64,
+}
+
+/// What the presence store counts across the cluster.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PresenceCounts {
+    /// Guests with a connected socket on a live node.
+    pub online_guests: u64,
     /// Sockets connected, as the live nodes last reported.
     pub connected_sockets: u64,
     /// Live nodes.

@@ -133,7 +133,7 @@ async fn create_session<A: Adapter>(
     let username = requested_username(&body)?;
     let now = duet.now();
     let session = Session::start(username, now, duet.settings.session_ttl);
-    duet.store.create_session(&session).await?;
+    duet.stores.sessions.create_session(&session).await?;
     let issued = duet
         .tokens
         .issue(&session)
@@ -164,7 +164,9 @@ impl<A: Adapter> FromRequestParts<Arc<Duet<A>>> for BearerGuest {
                 .ok_or(AuthError::Required)?;
             let value = header.to_str().map_err(|_| AuthError::Invalid)?;
             let token = bearer_token(value)?;
-            duet.tokens.authenticate(token, &*duet.store).await
+            duet.tokens
+                .authenticate(token, &*duet.stores.sessions)
+                .await
         }
         .await;
         result.map(BearerGuest).map_err(|error| {
@@ -185,7 +187,8 @@ async fn refresh_session<A: Adapter>(
 ) -> Result<Json<SessionResponse>, ApiError> {
     let wanted = auth.session.extended(duet.now(), duet.settings.session_ttl);
     let session = duet
-        .store
+        .stores
+        .sessions
         .extend_session(&auth.session.id, wanted.expires_at())
         .await?
         .ok_or_else(|| ApiError::from(AuthError::SessionNotFound))?;
@@ -201,7 +204,12 @@ async fn delete_session<A: Adapter>(
     State(duet): State<Arc<Duet<A>>>,
     BearerGuest(auth): BearerGuest,
 ) -> Result<StatusCode, ApiError> {
-    if let Some(session) = duet.store.revoke_session(&auth.session.id).await? {
+    if let Some(session) = duet
+        .stores
+        .sessions
+        .revoke_session(&auth.session.id)
+        .await?
+    {
         metrics::counter!(names::SESSIONS_DELETED).increment(1);
         tracing::info!(guest_id = %session.guest.id, "guest session deleted");
         // Its chat ends and its sockets go before the answer, wherever they are.
@@ -227,13 +235,13 @@ async fn health() -> Json<Value> {
 }
 
 async fn ready<A: Adapter>(State(duet): State<Arc<Duet<A>>>) -> Response {
-    let store_answers = tokio::time::timeout(READY_PROBE_TIMEOUT, duet.store.ping())
+    let store_answers = tokio::time::timeout(READY_PROBE_TIMEOUT, duet.stores.sessions.ping())
         .await
         .is_ok_and(|ping| ping.is_ok());
     let healthy = store_answers && !duet.readiness.redis_fallback;
     let body = json!({
         "status": if healthy { "ready" } else { "degraded" },
-        "store": duet.store.kind().as_str(),
+        "store": duet.stores.kind().as_str(),
         "adapter": duet.readiness.adapter.as_str(),
     });
     let status = if healthy {

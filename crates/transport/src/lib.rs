@@ -10,15 +10,15 @@
 //! use std::sync::Arc;
 //! use duet_auth::TokenService;
 //! use duet_matchmaker::{MatchConfig, MemoryQueue};
-//! use duet_presence_store::MemoryStore;
+//! use duet_presence_store::Stores;
 //! use duet_transport::{Duet, Settings};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let tokens = TokenService::new(&TokenService::random_secret())?;
-//! let (store, queue) = (Arc::new(MemoryStore::new()), Arc::new(MemoryQueue::new(MatchConfig::default())));
+//! let queue = Arc::new(MemoryQueue::new(MatchConfig::default()));
 //! let settings = Settings::default();
 //! let (socket_layer, io) = settings.socket_io_builder().build_layer();
-//! let (duet, ()) = Duet::builder(tokens, store, queue).settings(settings).build(&io);
+//! let (duet, ()) = Duet::builder(tokens, Stores::memory(), queue).settings(settings).build(&io);
 //! let app: axum::Router = duet.router().layer(socket_layer);
 //! let tasks = duet.spawn_tasks(); // keep it: dropping it stops the node's background work
 //! # let _ = (app, tasks);

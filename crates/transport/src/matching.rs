@@ -21,10 +21,10 @@ impl<A: Adapter> Duet<A> {
         interests: Interests,
     ) -> Result<Option<Pairing>, Failure> {
         let me = context.guest;
-        if self.store.pair_of(&me).await?.is_some() {
+        if self.stores.chats.pair_of(&me).await?.is_some() {
             return Err(EventError::already_in_chat().into());
         }
-        let last = self.store.last_partner(&me).await?;
+        let last = self.stores.chats.last_partner(&me).await?;
         let ticket = Ticket::new(me, interests).with_last_partner(last);
         Ok(match self.queue.enqueue(ticket).await? {
             Enqueued::Paired(pairing) => Some(pairing),
@@ -51,8 +51,8 @@ impl<A: Adapter> Duet<A> {
     pub(crate) async fn announce(&self, pairing: Pairing) {
         let (initiator, responder) = (pairing.initiator.guest, pairing.responder.guest);
         let connections = tokio::join!(
-            self.store.connection(&initiator),
-            self.store.connection(&responder)
+            self.stores.presence.connection(&initiator),
+            self.stores.presence.connection(&responder)
         );
         let (Ok(Some(first)), Ok(Some(second))) = connections else {
             self.requeue_present(pairing).await;
@@ -70,7 +70,7 @@ impl<A: Adapter> Duet<A> {
         let pair = Pair::new(initiator, responder, self.now())
             .with_names(first.username.clone(), second.username.clone())
             .with_common_interests(common);
-        match self.store.create_pair(&pair).await {
+        match self.stores.chats.create_pair(&pair).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(%initiator, %responder, "pairing dropped: a guest is already in a chat");
@@ -97,7 +97,7 @@ impl<A: Adapter> Duet<A> {
     /// The guests of a pairing that fell through which are still connected wait again.
     async fn requeue_present(&self, pairing: Pairing) {
         for waiter in [pairing.initiator, pairing.responder] {
-            if let Ok(Some(_)) = self.store.connection(&waiter.guest).await {
+            if let Ok(Some(_)) = self.stores.presence.connection(&waiter.guest).await {
                 let ticket = Ticket::new(waiter.guest, waiter.interests);
                 match self.queue.enqueue(ticket).await {
                     Ok(Enqueued::Paired(again)) => Box::pin(self.announce(again)).await,
@@ -119,7 +119,7 @@ impl<A: Adapter> Duet<A> {
         reason: EndReason,
     ) -> Result<(), Failure> {
         self.forget_local_of(by);
-        let Some(pair) = self.store.end_pair(&pair.room_id).await? else {
+        let Some(pair) = self.stores.chats.end_pair(&pair.room_id).await? else {
             return Ok(());
         };
         let Some(partner) = pair.partner_of(by) else {
@@ -129,11 +129,12 @@ impl<A: Adapter> Duet<A> {
             room_id: pair.room_id,
             reason,
         };
-        if self.store.connection(&partner).await?.is_some() {
+        if self.stores.presence.connection(&partner).await?.is_some() {
             self.emit_to(&partner, &ended, false).await;
         } else {
             // One place beyond the held messages: the end always fits.
-            self.store
+            self.stores
+                .chats
                 .hold_message(&partner, Held::Ended(ended).encode(), HELD_MESSAGES + 1)
                 .await?;
         }

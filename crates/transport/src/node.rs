@@ -9,7 +9,7 @@ use std::time::Duration;
 use duet_auth::TokenService;
 use duet_core::{GuestId, NodeId, Timestamp};
 use duet_matchmaker::MatchQueue;
-use duet_presence_store::{Pair, PresenceStats, PresenceStore, StoreError};
+use duet_presence_store::{Pair, PresenceStats, StoreError, Stores};
 use metrics_exporter_prometheus::PrometheusHandle;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
@@ -58,7 +58,7 @@ pub struct ClusterStats {
 /// [`Duet::spawn_tasks`]'s handle alive while the node runs.
 pub struct Duet<A: Adapter> {
     pub(crate) tokens: TokenService,
-    pub(crate) store: Arc<dyn PresenceStore>,
+    pub(crate) stores: Stores,
     pub(crate) queue: Arc<dyn MatchQueue>,
     pub(crate) settings: Settings,
     pub(crate) readiness: Readiness,
@@ -84,7 +84,7 @@ impl<A: Adapter> std::fmt::Debug for Duet<A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Duet")
             .field("node_id", &self.node_id)
-            .field("store", &self.store.kind())
+            .field("stores", &self.stores.kind())
             .field("settings", &self.settings)
             .field("local_sockets", &self.local_sockets)
             .finish_non_exhaustive()
@@ -96,7 +96,7 @@ impl<A: Adapter> std::fmt::Debug for Duet<A> {
 #[must_use = "a builder does nothing until `build` attaches it to a SocketIo"]
 pub struct DuetBuilder {
     tokens: TokenService,
-    store: Arc<dyn PresenceStore>,
+    stores: Stores,
     queue: Arc<dyn MatchQueue>,
     settings: Settings,
     readiness: Readiness,
@@ -134,7 +134,7 @@ impl DuetBuilder {
             event_budget: KeyedBudget::new(settings.rate_limit_max, settings.rate_limit_window),
             session_budget: KeyedBudget::new(settings.sessions_per_minute, Duration::from_secs(60)),
             tokens: self.tokens,
-            store: self.store,
+            stores: self.stores,
             queue: self.queue,
             settings,
             readiness: self.readiness,
@@ -168,18 +168,18 @@ impl Drop for NodeTasks {
 // The builder is reached through `Duet<LocalAdapter>` only so that `Duet::builder(..)` needs no
 // type annotation; `DuetBuilder::build` then makes a node on whatever adapter its `SocketIo` has.
 impl Duet<socketioxide::adapter::LocalAdapter> {
-    /// A node on `tokens` (guest tokens), `store` (sessions, presence, pairs) and `queue`
+    /// A node on `tokens` (guest tokens), `stores` (sessions, presence, chats) and `queue`
     /// (matching). Memory or Redis backends alike; with Redis, build the `SocketIo` with the
     /// Redis adapter (`cluster::connect`, feature `redis`) so that every node can reach every
     /// guest.
     pub fn builder(
         tokens: TokenService,
-        store: Arc<dyn PresenceStore>,
+        stores: Stores,
         queue: Arc<dyn MatchQueue>,
     ) -> DuetBuilder {
         DuetBuilder {
             tokens,
-            store,
+            stores,
             queue,
             settings: Settings::default(),
             readiness: Readiness::default(),
@@ -234,13 +234,23 @@ impl<A: Adapter> Duet<A> {
     async fn heartbeat(&self) {
         let sockets = self.local_sockets();
         let ttl = self.settings.heartbeat_ttl;
-        if let Err(error) = self.store.heartbeat(&self.node_id, sockets, ttl).await {
+        if let Err(error) = self
+            .stores
+            .presence
+            .heartbeat(&self.node_id, sockets, ttl)
+            .await
+        {
             tracing::warn!(%error, node_id = %self.node_id, "heartbeat failed");
         }
     }
 
     async fn upkeep(&self, tick: u64) {
-        match self.store.take_expired_sessions(SWEEP_BATCH).await {
+        match self
+            .stores
+            .sessions
+            .take_expired_sessions(SWEEP_BATCH)
+            .await
+        {
             Ok(expired) => {
                 for session in expired {
                     self.session_ended(&session.guest_id).await;
@@ -248,7 +258,7 @@ impl<A: Adapter> Duet<A> {
             }
             Err(error) => tracing::warn!(%error, "cannot read expired sessions"),
         }
-        match self.store.take_overdue_away(SWEEP_BATCH).await {
+        match self.stores.chats.take_overdue_away(SWEEP_BATCH).await {
             Ok(overdue) => {
                 for guest in overdue {
                     self.grace_over(&guest).await;
@@ -256,7 +266,7 @@ impl<A: Adapter> Duet<A> {
             }
             Err(error) => tracing::warn!(%error, "cannot read overdue away marks"),
         }
-        match self.store.claim_dead_nodes().await {
+        match self.stores.presence.claim_dead_nodes().await {
             Ok(dead) => {
                 for node in dead {
                     self.node_died(node).await;
@@ -281,9 +291,9 @@ impl<A: Adapter> Duet<A> {
         &self.node_id
     }
 
-    /// The presence store.
-    pub fn store(&self) -> &Arc<dyn PresenceStore> {
-        &self.store
+    /// The session, presence and chat stores.
+    pub fn stores(&self) -> &Stores {
+        &self.stores
     }
 
     /// The token service.
@@ -363,7 +373,7 @@ impl<A: Adapter> Duet<A> {
     /// Remembers `pair` as local if the store says both guests are connected here.
     pub(crate) async fn remember_if_local(&self, pair: &Pair) {
         for guest in pair.guests() {
-            match self.store.connection(&guest).await {
+            match self.stores.presence.connection(&guest).await {
                 Ok(Some(connection)) if connection.node_id == self.node_id => {}
                 _ => return,
             }
@@ -407,7 +417,11 @@ impl<A: Adapter> Duet<A> {
     /// Removes this node from presence at once (after [`Duet::close`]), instead of letting its
     /// heartbeat expire.
     pub async fn leave_cluster(&self) -> Result<(), StoreError> {
-        self.store.remove_node(&self.node_id).await.map(drop)
+        self.stores
+            .presence
+            .remove_node(&self.node_id)
+            .await
+            .map(drop)
     }
 
     /// Sends `event` with `data` to every connected guest of the cluster.
@@ -425,7 +439,7 @@ impl<A: Adapter> Duet<A> {
         event: &str,
         data: &T,
     ) -> Result<bool, StoreError> {
-        if self.store.connection(guest).await?.is_none() {
+        if self.stores.presence.connection(guest).await?.is_none() {
             return Ok(false);
         }
         if let Err(error) = self.io.to(user_room(guest)).emit(event, data).await {
@@ -436,7 +450,7 @@ impl<A: Adapter> Duet<A> {
 
     /// The counts of `/api/stats`, across the cluster; also refreshes the `duet_*` gauges.
     pub async fn stats(&self) -> Result<ClusterStats, StoreError> {
-        let presence = self.store.stats().await?;
+        let presence = self.stores.stats().await?;
         let available_users = self.queue.waiting_count().await.unwrap_or_else(|error| {
             tracing::warn!(%error, "waiting count unavailable");
             0

@@ -43,7 +43,8 @@ impl<A: Adapter> Duet<A> {
             });
         }
         let (pair, away) = self
-            .store
+            .stores
+            .chats
             .chat_of(guest)
             .await?
             .ok_or_else(EventError::not_in_chat)?;
@@ -96,7 +97,8 @@ impl<A: Adapter> Duet<A> {
         if chat.away {
             let held = Held::Message(HeldMessage::from(&outgoing)).encode();
             if !self
-                .store
+                .stores
+                .chats
                 .hold_message(&chat.partner, held, HELD_MESSAGES)
                 .await?
             {
@@ -125,9 +127,10 @@ impl<A: Adapter> Duet<A> {
         };
         self.emit_to(&context.guest, &cleared, chat.local).await;
         if chat.away {
-            self.store.clear_held(&chat.partner).await?;
+            self.stores.chats.clear_held(&chat.partner).await?;
             // One place beyond the held messages: the marker always fits.
-            self.store
+            self.stores
+                .chats
                 .hold_message(
                     &chat.partner,
                     Held::Cleared(cleared).encode(),
@@ -182,7 +185,7 @@ impl<A: Adapter> Duet<A> {
 
     /// `webrtc:ice-servers`: fresh credentials, valid until the session expires.
     pub(crate) async fn ice_servers(&self, context: &SocketContext<A>) -> Ack {
-        let expires = match self.store.session(&context.session).await {
+        let expires = match self.stores.sessions.session(&context.session).await {
             Ok(Some(session)) => session.expires_at(),
             // The expiry known from the handshake still bounds the credentials.
             _ => context.session_expires_at,

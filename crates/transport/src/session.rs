@@ -209,7 +209,9 @@ impl<A: Adapter> Duet<A> {
             .map(|v| v.to_str().map_err(|_| AuthError::Invalid));
         let outcome = async {
             let token = extract_token(auth.as_ref(), header.transpose()?)?;
-            self.tokens.authenticate(token, &*self.store).await
+            self.tokens
+                .authenticate(token, &*self.stores.sessions)
+                .await
         }
         .await;
         let session = match outcome {
@@ -272,7 +274,7 @@ impl<A: Adapter> Duet<A> {
             username: context.username.clone(),
             session_expires_at: context.session_expires_at,
         };
-        let previous = match self.store.register_connection(&connection).await {
+        let previous = match self.stores.presence.register_connection(&connection).await {
             Ok(previous) => previous,
             Err(error) => {
                 tracing::error!(%error, guest_id = %context.guest, "cannot record a connection");
@@ -319,10 +321,10 @@ impl<A: Adapter> Duet<A> {
         replaced_live: bool,
     ) -> Result<(), Failure> {
         let me = context.guest;
-        let was_away = self.store.clear_away(&me).await?;
-        let pair = self.store.pair_of(&me).await?;
+        let was_away = self.stores.chats.clear_away(&me).await?;
+        let pair = self.stores.chats.pair_of(&me).await?;
         let held = if was_away || pair.is_none() {
-            self.store.take_held(&me).await?
+            self.stores.chats.take_held(&me).await?
         } else {
             Vec::new()
         };
@@ -373,12 +375,17 @@ impl<A: Adapter> Duet<A> {
         // certainly local (a resume here makes it local again).
         self.forget_local_of(&me);
         let socket_id = context.socket_id.to_string();
-        if !self.store.unregister_connection(&me, &socket_id).await? {
+        if !self
+            .stores
+            .presence
+            .unregister_connection(&me, &socket_id)
+            .await?
+        {
             // Replaced by a newer socket: that one carries on, nothing ends.
             return Ok(());
         }
         self.queue.cancel(&me).await?;
-        let Some(pair) = self.store.pair_of(&me).await? else {
+        let Some(pair) = self.stores.chats.pair_of(&me).await? else {
             return Ok(());
         };
         let draining = self.draining.load(Ordering::Acquire);
@@ -393,7 +400,7 @@ impl<A: Adapter> Duet<A> {
             return self.end_chat(&pair, &me, why).await;
         }
         let until = self.now().saturating_add(self.settings.resume_grace);
-        self.store.set_away(&me, until).await?;
+        self.stores.chats.set_away(&me, until).await?;
         if let Some(partner) = pair.partner_of(&me) {
             let away = PartnerAway {
                 room_id: pair.room_id,
@@ -408,10 +415,10 @@ impl<A: Adapter> Duet<A> {
     /// The grace of a dropped guest is over: unless it came back, its chat ends.
     pub(crate) async fn grace_over(&self, guest: &GuestId) {
         let outcome = async {
-            if self.store.connection(guest).await?.is_some() {
+            if self.stores.presence.connection(guest).await?.is_some() {
                 return Ok(());
             }
-            match self.store.pair_of(guest).await? {
+            match self.stores.chats.pair_of(guest).await? {
                 Some(pair) => self.end_chat(&pair, guest, EndReason::Disconnected).await,
                 None => Ok(()),
             }
@@ -429,7 +436,7 @@ impl<A: Adapter> Duet<A> {
             let guest = connection.guest_id;
             let outcome = async {
                 self.queue.cancel(&guest).await?;
-                match self.store.pair_of(&guest).await? {
+                match self.stores.chats.pair_of(&guest).await? {
                     Some(pair) => self.end_chat(&pair, &guest, EndReason::Disconnected).await,
                     None => Ok(()),
                 }
@@ -444,12 +451,12 @@ impl<A: Adapter> Duet<A> {
     /// held messages go, and its sockets are disconnected wherever they are.
     pub async fn session_ended(&self, guest: &GuestId) {
         let outcome = async {
-            if let Some(pair) = self.store.pair_of(guest).await? {
-                self.store.clear_away(guest).await?;
+            if let Some(pair) = self.stores.chats.pair_of(guest).await? {
+                self.stores.chats.clear_away(guest).await?;
                 self.end_chat(&pair, guest, EndReason::SessionEnded).await?;
             }
             self.queue.cancel(guest).await?;
-            self.store.clear_held(guest).await?;
+            self.stores.chats.clear_held(guest).await?;
             Ok::<(), Failure>(())
         };
         if let Err(failure) = outcome.await {

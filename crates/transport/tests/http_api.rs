@@ -11,7 +11,7 @@ use axum::http::{Request, StatusCode, header};
 use base64::Engine;
 use duet_auth::{ManualClock, TokenService};
 use duet_matchmaker::{MatchConfig, MemoryQueue};
-use duet_presence_store::{MemoryStore, PresenceStore};
+use duet_presence_store::{MemoryStore, Stores};
 use duet_transport::{Duet, Settings};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -41,13 +41,13 @@ impl Answer {
 }
 
 impl Api {
-    fn new(store: Arc<dyn PresenceStore>, clock: ManualClock, settings: Settings) -> Self {
+    fn new(stores: Stores, clock: ManualClock, settings: Settings) -> Self {
         let tokens = TokenService::new(SECRET)
             .unwrap_or_else(|e| panic!("{e}"))
             .with_clock(Arc::new(clock.clone()));
         let queue = Arc::new(MemoryQueue::new(MatchConfig::default()));
         let (_layer, io) = settings.socket_io_builder().build_layer();
-        let (duet, ()) = Duet::builder(tokens, store, queue)
+        let (duet, ()) = Duet::builder(tokens, stores, queue)
             .settings(settings)
             .build(&io);
         Self {
@@ -488,7 +488,7 @@ async fn unknown_routes_and_methods_use_the_error_body(api: Api) {
 async fn memory_api() -> Api {
     let clock = ManualClock::new();
     let store = MemoryStore::with_config(Default::default(), Arc::new(clock.clone()));
-    Api::new(Arc::new(store), clock, Settings::default())
+    Api::new(Stores::shared(store), clock, Settings::default())
 }
 
 #[cfg(feature = "redis")]
@@ -500,8 +500,9 @@ async fn redis_api(test: &str) -> Option<Api> {
         .unwrap_or_else(|e| panic!("cannot reach Redis at {}: {e}", keys.url()));
     let clock = ManualClock::new();
     let config = RedisStoreConfig::default().with_key_prefix(keys.prefix());
-    let store = RedisStore::with_clock(client, config, Arc::new(clock.clone()));
-    let mut api = Api::new(Arc::new(store), clock, Settings::default());
+    let store = RedisStore::with_clock(client, config, Arc::new(clock.clone()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut api = Api::new(Stores::shared(store), clock, Settings::default());
     api._redis_keys = Some(keys);
     Some(api)
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use duet_auth::{Clock, Session, SystemClock, TokenService, Username};
 use duet_matchmaker::{MatchConfig, MemoryQueue};
-use duet_presence_store::{MemoryStore, PresenceStore};
+use duet_presence_store::{SessionStore, Stores};
 use duet_transport::{Duet, NodeTasks, Settings};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -19,7 +19,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 struct Node {
     address: SocketAddr,
     tokens: TokenService,
-    store: Arc<dyn PresenceStore>,
+    sessions: Arc<dyn SessionStore>,
     duet: Arc<Duet<socketioxide::adapter::LocalAdapter>>,
     _tasks: NodeTasks,
 }
@@ -28,9 +28,10 @@ async fn start(settings: Settings) -> Node {
     let queue = Arc::new(MemoryQueue::new(MatchConfig::default()));
     let tokens = TokenService::new(b"socket-test-secret-socket-test-secret!")
         .unwrap_or_else(|e| panic!("{e}"));
-    let store: Arc<dyn PresenceStore> = Arc::new(MemoryStore::new());
+    let stores = Stores::memory();
+    let sessions = Arc::clone(&stores.sessions);
     let (layer, io) = settings.socket_io_builder().build_layer();
-    let (duet, ()) = Duet::builder(tokens.clone(), Arc::clone(&store), queue)
+    let (duet, ()) = Duet::builder(tokens.clone(), stores, queue)
         .settings(settings)
         .build(&io);
     let tasks = duet.spawn_tasks();
@@ -49,7 +50,7 @@ async fn start(settings: Settings) -> Node {
     Node {
         address,
         tokens,
-        store,
+        sessions,
         duet,
         _tasks: tasks,
     }
@@ -59,7 +60,7 @@ impl Node {
     async fn guest(&self, name: &str) -> (String, String) {
         let username = Username::parse(name).unwrap_or_else(|e| panic!("{e}"));
         let session = Session::start(username, SystemClock.now(), Duration::from_secs(600));
-        self.store
+        self.sessions
             .create_session(&session)
             .await
             .unwrap_or_else(|e| panic!("{e}"));

@@ -1,0 +1,178 @@
+//! [`ChatStore`] on Redis.
+
+use async_trait::async_trait;
+use duet_core::{GuestId, RoomId, Timestamp};
+use fred::prelude::{KeysInterface, SortedSetsInterface, Value};
+
+use super::scripts::{ChatOf, CreatePair, EndPair, Hold, SetAway, TakeHeld, TakeOverdueAway};
+use super::{RedisStore, backend, parse};
+use crate::chats::ChatStore;
+use crate::error::StoreError;
+use crate::model::Pair;
+
+#[async_trait]
+impl ChatStore for RedisStore {
+    async fn create_pair(&self, pair: &Pair) -> Result<bool, StoreError> {
+        if pair.initiator == pair.responder {
+            return Ok(false);
+        }
+        let call = CreatePair {
+            room: pair.room_id,
+            guests: pair.guests(),
+            json: serde_json::to_string(pair)?,
+            ttl: self.config.pair_ttl,
+            deadline: self.now().saturating_add(self.config.pair_ttl),
+        };
+        Ok(self.call::<_, i64>(call).await? == 1)
+    }
+
+    async fn pair_of(&self, guest: &GuestId) -> Result<Option<Pair>, StoreError> {
+        let json: Option<String> = self
+            .client
+            .get(self.keys.pair(guest))
+            .await
+            .map_err(backend)?;
+        parse(json)
+    }
+
+    async fn chat_of(&self, guest: &GuestId) -> Result<Option<(Pair, bool)>, StoreError> {
+        let reply: Vec<String> = self.call(ChatOf { guest: *guest }).await?;
+        let [json, away] = &reply[..] else {
+            return Ok(None);
+        };
+        let pair: Pair = serde_json::from_str(json)?;
+        Ok(Some((pair, away == "1")))
+    }
+
+    async fn end_pair(&self, room: &RoomId) -> Result<Option<Pair>, StoreError> {
+        // A room's guests never change: read them, then end the room with all its keys known.
+        let json: Option<String> = self
+            .client
+            .get(self.keys.room(room))
+            .await
+            .map_err(backend)?;
+        let Some(pair) = parse::<Pair>(json)? else {
+            let _: i64 = self
+                .client
+                .zrem(self.keys.rooms(), room.to_string())
+                .await
+                .map_err(backend)?;
+            return Ok(None);
+        };
+        let until = self
+            .now()
+            .saturating_add(self.config.last_partner_ttl)
+            .unix_millis();
+        let call = EndPair {
+            room: *room,
+            guests: pair.guests(),
+            last_partners: [
+                format!("{}|{until}", pair.responder),
+                format!("{}|{until}", pair.initiator),
+            ],
+            last_partner_ttl: self.config.last_partner_ttl,
+        };
+        let ended: Option<String> = self.call(call).await?;
+        parse(ended)
+    }
+
+    async fn last_partner(&self, guest: &GuestId) -> Result<Option<GuestId>, StoreError> {
+        let entry: Option<String> = self
+            .client
+            .get(self.keys.last_partner(guest))
+            .await
+            .map_err(backend)?;
+        // Stored as "<partner>|<until ms>": the key's TTL frees the memory, the deadline keeps
+        // expiry exact against the store's clock.
+        let Some(entry) = entry else {
+            return Ok(None);
+        };
+        let corrupt = || StoreError::Corrupt(format!("last partner {entry:?}"));
+        let (partner, until) = entry.split_once('|').ok_or_else(corrupt)?;
+        let until: i64 = until.parse().map_err(|_| corrupt())?;
+        if until <= self.now().unix_millis() {
+            return Ok(None);
+        }
+        partner.parse().map(Some).map_err(|_| corrupt())
+    }
+
+    async fn set_away(&self, guest: &GuestId, until: Timestamp) -> Result<(), StoreError> {
+        let call = SetAway {
+            guest: *guest,
+            until,
+            index_ttl: self.config.index_ttl,
+        };
+        self.call::<_, Value>(call).await.map(drop)
+    }
+
+    async fn away_until(&self, guest: &GuestId) -> Result<Option<Timestamp>, StoreError> {
+        let until: Option<f64> = self
+            .client
+            .zscore(self.keys.away(), guest.to_string())
+            .await
+            .map_err(backend)?;
+        // Scores are whole milliseconds, far inside f64's exact range.
+        Ok(until.map(|ms| Timestamp::from_unix_millis(ms as i64)))
+    }
+
+    async fn clear_away(&self, guest: &GuestId) -> Result<bool, StoreError> {
+        let removed: i64 = self
+            .client
+            .zrem(self.keys.away(), guest.to_string())
+            .await
+            .map_err(backend)?;
+        Ok(removed == 1)
+    }
+
+    async fn take_overdue_away(&self, limit: usize) -> Result<Vec<GuestId>, StoreError> {
+        let call = TakeOverdueAway {
+            now: self.now(),
+            limit,
+        };
+        let guests: Vec<String> = self.call(call).await?;
+        Ok(guests.iter().filter_map(|g| g.parse().ok()).collect())
+    }
+
+    async fn hold_message(
+        &self,
+        guest: &GuestId,
+        message: Vec<u8>,
+        capacity: usize,
+    ) -> Result<bool, StoreError> {
+        let call = Hold {
+            guest: *guest,
+            message,
+            capacity,
+            ttl: self.config.pair_ttl,
+        };
+        Ok(self.call::<_, i64>(call).await? == 1)
+    }
+
+    async fn take_held(&self, guest: &GuestId) -> Result<Vec<Vec<u8>>, StoreError> {
+        let held: Vec<Value> = self.call(TakeHeld { guest: *guest }).await?;
+        Ok(held
+            .into_iter()
+            .filter_map(|value| value.as_bytes().map(<[u8]>::to_vec))
+            .collect())
+    }
+
+    async fn clear_held(&self, guest: &GuestId) -> Result<(), StoreError> {
+        let _: i64 = self
+            .client
+            .del(self.keys.held(guest))
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn count_chats(&self) -> Result<u64, StoreError> {
+        // Scores are whole milliseconds: "after now" starts one millisecond later.
+        let after_now = (self.now().unix_millis() + 1) as f64;
+        let count: u64 = self
+            .client
+            .zcount(self.keys.rooms(), after_now, f64::INFINITY)
+            .await
+            .map_err(backend)?;
+        Ok(count)
+    }
+}
