@@ -9,6 +9,9 @@ pub enum QueueError {
     /// The backend returned data this version cannot read.
     #[error("the match queue returned unreadable data: {0}")]
     Corrupt(String),
+    /// The queue was configured wrongly (a key prefix without a hash tag on Redis Cluster).
+    #[error("the match queue is misconfigured: {0}")]
+    Config(String),
 }
 
 impl QueueError {

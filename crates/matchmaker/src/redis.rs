@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use duet_core::{Clock, GuestId, SystemClock, Timestamp};
-use fred::prelude::{Client, KeysInterface, SortedSetsInterface};
+use fred::prelude::{Client, ClientLike, KeysInterface, SortedSetsInterface};
 use fred::types::scripts::Script;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
@@ -35,10 +35,76 @@ const BATCHES_IN_FLIGHT: usize = 4;
 /// How long a ticket's key outlives the ticket's expiry (see [`Core::common_args`]).
 const TICKET_KEY_SLACK_MS: i64 = 60_000;
 
+/// The queue's key layout, written here and nowhere else; the scripts get the fixed keys in
+/// `KEYS` and the two key families as prefixes.
+///
+/// `t:<gid>` is a string per ticket, `seq|since|expires|phase|last partner|interests json`,
+/// with a TTL (one `SET … PX` to write, one `GETDEL` to take: a hash needed four calls). Lines
+/// `i:<interest>`, `open` and `settled` are sorted sets scored by wait order, of members
+/// `<gid>|<last partner>|<seq>`, so a scan reads members only (no scores to format and parse)
+/// and applies the recent-partner rule without a lookup; `due` (waits ending) and `exp`
+/// (tickets expiring) score guest ids by deadline, and every ticket is in exactly one of them,
+/// so their sizes add up to the number waiting. `seq`, one integer, is the only key that never
+/// expires: wait order must survive idle periods. Sorted sets carry no TTL: Redis deletes them
+/// when they empty, and an entry whose ticket vanished is cleaned up by the first script that
+/// meets it.
+///
+/// Which tickets and interest lines a script touches is only known as it scans, so those keys
+/// cannot be declared before the call without giving up the atomic find-and-take. On Redis
+/// Cluster the prefix must therefore carry a hash tag (`{duet}:`), which puts every key of the
+/// queue in the slot of the declared ones; [`RedisQueue::new`] refuses a prefix without one.
+#[derive(Debug)]
+struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    fn named(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// The fixed keys, in the order the scripts read them: seq, due, exp, open, settled.
+    fn fixed(&self) -> Vec<String> {
+        ["seq", "due", "exp", "open", "settled"]
+            .into_iter()
+            .map(|name| self.named(name))
+            .collect()
+    }
+
+    fn due(&self) -> String {
+        self.named("due")
+    }
+
+    fn expiring(&self) -> String {
+        self.named("exp")
+    }
+
+    fn ticket_prefix(&self) -> String {
+        self.named("t:")
+    }
+
+    fn interest_prefix(&self) -> String {
+        self.named("i:")
+    }
+
+    fn ticket(&self, guest: &GuestId) -> String {
+        format!("{}{guest}", self.ticket_prefix())
+    }
+}
+
+/// Whether `prefix` has a Redis Cluster hash tag: a `{`, then at least one character, then `}`.
+fn has_hash_tag(prefix: &str) -> bool {
+    prefix
+        .find('{')
+        .and_then(|open| prefix[open + 1..].find('}'))
+        .is_some_and(|length| length > 0)
+}
+
 /// Settings of a [`RedisQueue`] beyond the pairing policy.
 #[derive(Debug, Clone)]
 pub struct RedisQueueConfig {
-    /// Prepended to every key (default `duet:mq:`).
+    /// Prepended to every key (default `duet:mq:`); on Redis Cluster it must carry a hash tag
+    /// (`{duet}:mq:`).
     pub key_prefix: String,
 }
 
@@ -73,7 +139,7 @@ pub struct RedisQueue {
 /// the last queue closes the channel and ends the task.
 struct Core {
     client: Client,
-    prefix: Arc<str>,
+    keys: Keys,
     config: MatchConfig,
     clock: Arc<dyn Clock>,
     scripts: Scripts,
@@ -95,7 +161,7 @@ struct PendingEnqueue {
 impl std::fmt::Debug for RedisQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisQueue")
-            .field("key_prefix", &self.core.prefix)
+            .field("key_prefix", &self.core.keys.prefix)
             .field("config", &self.core.config)
             .finish_non_exhaustive()
     }
@@ -110,8 +176,13 @@ fn millis(duration: Duration) -> i64 {
 }
 
 impl RedisQueue {
-    /// A queue on `client` (RESP3, connected) with the pairing `config`.
-    pub fn new(client: Client, config: MatchConfig, redis: RedisQueueConfig) -> Self {
+    /// A queue on `client` (RESP3, connected) with the pairing `config`. Refused on Redis
+    /// Cluster when the key prefix has no hash tag (see the key layout in the crate's source).
+    pub fn new(
+        client: Client,
+        config: MatchConfig,
+        redis: RedisQueueConfig,
+    ) -> Result<Self, QueueError> {
         Self::with_clock(client, config, redis, Arc::new(SystemClock))
     }
 
@@ -122,24 +193,33 @@ impl RedisQueue {
         config: MatchConfig,
         redis: RedisQueueConfig,
         clock: Arc<dyn Clock>,
-    ) -> Self {
-        let script = |body: &str| Script::from_lua(format!("{}\n{body}", lua::HELPERS));
+    ) -> Result<Self, QueueError> {
+        if client.is_clustered() && !has_hash_tag(&redis.key_prefix) {
+            return Err(QueueError::Config(format!(
+                "on Redis Cluster the key prefix {:?} needs a hash tag such as {{duet}}:mq:",
+                redis.key_prefix
+            )));
+        }
+        let helpers = include_str!("../lua/helpers.lua");
+        let script = |body: &str| Script::from_lua(format!("{helpers}\n{body}"));
         let core = Core {
             client,
-            prefix: redis.key_prefix.into(),
+            keys: Keys {
+                prefix: redis.key_prefix,
+            },
             config,
             clock,
             scripts: Scripts {
-                enqueue: script(lua::ENQUEUE),
-                cancel: script(lua::CANCEL),
-                refresh: script(lua::REFRESH),
-                run_due: script(lua::RUN_DUE),
+                enqueue: script(include_str!("../lua/enqueue.lua")),
+                cancel: script(include_str!("../lua/cancel.lua")),
+                refresh: script(include_str!("../lua/refresh.lua")),
+                run_due: script(include_str!("../lua/run_due.lua")),
             },
         };
-        Self {
+        Ok(Self {
             core: Arc::new(core),
             enqueues: Arc::new(OnceLock::new()),
-        }
+        })
     }
 
     /// The channel to the batching task, starting the task on first use.
@@ -153,16 +233,17 @@ impl RedisQueue {
 }
 
 impl Core {
-    /// Arguments every script starts with: key prefix, now, the interest wait, when a wait
-    /// starting now ends, when a ticket written now expires, and the lifetime of its key (all in
-    /// milliseconds). The sums are made here: numbers Lua turns into text go through `printf`,
-    /// which was a tenth of Redis's time per pair.
+    /// Arguments every script starts with: the ticket key prefix, the interest line prefix, now,
+    /// the interest wait, when a wait starting now ends, when a ticket written now expires, and
+    /// the lifetime of its key (all in milliseconds). The sums are made here: numbers Lua turns
+    /// into text go through `printf`, which was a tenth of Redis's time per pair.
     fn common_args(&self, now: Timestamp) -> Vec<String> {
         let now = now.unix_millis();
         let wait = millis(self.config.interest_wait);
         let ttl = millis(self.config.effective_ticket_ttl());
         vec![
-            self.prefix.to_string(),
+            self.keys.ticket_prefix(),
+            self.keys.interest_prefix(),
             now.to_string(),
             wait.to_string(),
             now.saturating_add(wait).to_string(),
@@ -173,13 +254,6 @@ impl Core {
         ]
     }
 
-    /// The one key every script declares: on Redis Cluster the client sends a script to the
-    /// node owning its declared keys, and with a hash-tagged prefix (`{duet}:`) every key the
-    /// scripts compute lives in the same slot.
-    fn routing_keys(&self) -> Vec<String> {
-        vec![format!("{}seq", self.prefix)]
-    }
-
     /// Runs `script`, loading it first where Redis does not know it yet.
     async fn call(
         &self,
@@ -187,7 +261,7 @@ impl Core {
         args: Vec<String>,
     ) -> Result<Vec<String>, fred::error::Error> {
         script
-            .evalsha_with_reload(&self.client, self.routing_keys(), args)
+            .evalsha_with_reload(&self.client, self.keys.fixed(), args)
             .await
     }
 
@@ -353,7 +427,7 @@ impl MatchQueue for RedisQueue {
     }
 
     async fn is_waiting(&self, guest: &GuestId) -> Result<bool, QueueError> {
-        let key = format!("{}t:{guest}", self.core.prefix);
+        let key = self.core.keys.ticket(guest);
         let exists: i64 = self.core.client.exists(key).await.map_err(backend)?;
         Ok(exists == 1)
     }
@@ -373,12 +447,8 @@ impl MatchQueue for RedisQueue {
     async fn waiting_count(&self) -> Result<u64, QueueError> {
         // Every ticket is either still in its interest wait (`due`) or past it (`exp`).
         let (fresh, settled): (i64, i64) = tokio::try_join!(
-            self.core
-                .client
-                .zcard::<i64, _>(format!("{}due", self.core.prefix)),
-            self.core
-                .client
-                .zcard::<i64, _>(format!("{}exp", self.core.prefix)),
+            self.core.client.zcard::<i64, _>(self.core.keys.due()),
+            self.core.client.zcard::<i64, _>(self.core.keys.expiring()),
         )
         .map_err(backend)?;
         Ok(u64::try_from(fresh + settled).unwrap_or(0))
@@ -409,264 +479,4 @@ impl MatchQueue for RedisQueue {
         }
         Ok(work)
     }
-}
-
-/// The Lua side. ARGV always starts with the six [`Core::common_args`].
-///
-/// Layout: `t:<gid>` is a string per ticket, `seq|since|expires|phase|last partner|interests
-/// json`, with a TTL (one `SET … PX` to write, one `GETDEL` to take: a hash needed four calls);
-/// lines `i:<interest>`, `open` and `settled` are sorted sets scored by wait order, of members
-/// `<gid>|<last partner>|<seq>`, so a scan reads members only (no scores to format and parse)
-/// and applies the recent-partner rule without a lookup; `due` (waits ending) and `exp`
-/// (tickets expiring) score guest ids by deadline, and every ticket is in exactly one of them,
-/// so their sizes add up to the number waiting. `seq`, one integer, is the only key that never
-/// expires: wait order must survive idle periods. Sorted sets carry no TTL: Redis deletes them
-/// when they empty, and an entry whose ticket vanished is cleaned up by the first script that
-/// meets it. Every redis.call costs about a microsecond, so the scripts make as few as they can
-/// (docs/benchmarks.md has the measurements).
-mod lua {
-    /// Shared functions: reading and removing tickets, and finding a partner.
-    pub(super) const HELPERS: &str = r#"
-local P, NOW_TEXT, WAIT_END, EXPIRES, TICKET_PX = ARGV[1], ARGV[2], ARGV[4], ARGV[5], ARGV[6]
-local NOW, WAIT = tonumber(NOW_TEXT), tonumber(ARGV[3])
-
-local function ticket_key(gid) return P .. 't:' .. gid end
-
-local function ticket_text(seq, since, expires, phase, last, ints_json)
-  return table.concat({ seq, since, expires, phase, last, ints_json }, '|')
-end
-
--- A ticket's fields, or nil when the text is missing (or not one of ours).
-local function parse_ticket(text)
-  if not text then return nil end
-  local seq, since, expires, phase, last, ints_json =
-    string.match(text, '^(%d+)|(%-?%d+)|(%-?%d+)|(%a+)|([^|]*)|(.*)$')
-  if not seq then return nil end
-  return { seq = seq, since = since, expires = expires, phase = phase,
-           last = last, ints = ints_json }
-end
-
-local function read_ticket(gid)
-  return parse_ticket(redis.call('GET', ticket_key(gid)))
-end
-
--- Removes a ticket everywhere; returns {gid, seq, since, interests-json} or nil.
-local function take(gid)
-  local t = parse_ticket(redis.call('GETDEL', ticket_key(gid)))
-  if not t then return nil end
-  local interests = cjson.decode(t.ints)
-  local member = gid .. '|' .. t.last .. '|' .. t.seq
-  for _, interest in ipairs(interests) do
-    redis.call('ZREM', P .. 'i:' .. interest, member)
-  end
-  if t.phase == 'fresh' then
-    redis.call('ZREM', P .. 'due', gid)
-  else
-    redis.call('ZREM', P .. 'exp', gid)
-  end
-  if #interests == 0 then
-    redis.call('ZREM', P .. 'open', member)
-  elseif t.phase == 'settled' then
-    redis.call('ZREM', P .. 'settled', member)
-  end
-  return { gid, t.seq, t.since, t.ints }
-end
-
--- Reads a line from its head: one entry first, as the head is nearly always eligible, and the
--- next fifteen only when it is not (a longer range costs several times more). Bounds are text:
--- a Lua number passed to redis.call is formatted with printf, which costs more than the call.
-local SCAN_RANGES = { { '0', '0', 1 }, { '1', '15', 15 } }
-
--- The oldest member of a line that `me` may pair with, and the oldest recent partner in it,
--- each as {gid, seq, member, line}. Members are `<gid>|<last partner>|<seq>`.
-local function scan(key, me, last)
-  local recent = nil
-  for _, range in ipairs(SCAN_RANGES) do
-    local items = redis.call('ZRANGE', key, range[1], range[2])
-    for _, member in ipairs(items) do
-      local g, glast, seq = string.match(member, '^([^|]*)|([^|]*)|(%d+)$')
-      if g and g ~= me then
-        local entry = { g, tonumber(seq), member, key }
-        if g == last or glast == me then
-          if not recent then recent = entry end
-        else
-          return entry, recent
-        end
-      end
-    end
-    if #items < range[3] then break end
-  end
-  return nil, recent
-end
-
-local function older(a, b)
-  if not a then return b end
-  if not b then return a end
-  if b[2] < a[2] then return b end
-  return a
-end
-
--- Interest sharers first; the random lines when `settled`; a recent partner last, once both
--- have waited the interest wait.
-local function find(me, last, interests, settled, since)
-  local best, recent = nil, nil
-  local lines = {}
-  for _, interest in ipairs(interests) do table.insert(lines, P .. 'i:' .. interest) end
-  -- One EXISTS over all of them spares a scan per interest when nobody shares any.
-  if #lines > 0 and redis.call('EXISTS', unpack(lines)) > 0 then
-    for _, line in ipairs(lines) do
-      local b, r = scan(line, me, last)
-      best, recent = older(best, b), older(recent, r)
-    end
-  end
-  if not best and settled then
-    for _, line in ipairs({ 'open', 'settled' }) do
-      local b, r = scan(P .. line, me, last)
-      best, recent = older(best, b), older(recent, r)
-    end
-  end
-  if best then return best end
-  if not recent then return nil end
-  local other = read_ticket(recent[1])
-  if other and since + WAIT <= NOW and tonumber(other.since) + WAIT <= NOW then return recent end
-  return nil
-end
-
--- Finds a partner and takes it out of the queue; an entry whose ticket vanished is removed from
--- its line and the search goes on.
-local function take_partner(me, last, interests, settled, since)
-  for _ = 1, 8 do
-    local found = find(me, last, interests, settled, since)
-    if not found then return nil end
-    local other = take(found[1])
-    if other then return other end
-    redis.call('ZREM', found[4], found[3])
-  end
-  return nil
-end
-"#;
-
-    /// ARGV[7..]: a batch of enqueues, three arguments each: gid, last partner or "", interests
-    /// json. Answers each in order: `waiting`, `already`, `paired` and both tickets' fields, or
-    /// `error` and a message.
-    pub(super) const ENQUEUE: &str = r#"
-local function enqueue(me, last, ints_json)
-  local t = ticket_key(me)
-  if redis.call('EXISTS', t) == 1 then return { 'already' } end
-  local interests = cjson.decode(ints_json)
-  local settled = (#interests == 0) or WAIT == 0
-  local other = take_partner(me, last, interests, settled, NOW)
-  if other then
-    -- The newcomer waited least; a sequence number just above its partner's says so without
-    -- spending an INCR.
-    local mine = tostring(tonumber(other[2]) + 1)
-    return { 'paired', other[1], other[2], other[3], other[4], me, mine, NOW_TEXT, ints_json }
-  end
-  local seq = tostring(redis.call('INCR', P .. 'seq'))
-  local member = me .. '|' .. last .. '|' .. seq
-  for _, interest in ipairs(interests) do
-    redis.call('ZADD', P .. 'i:' .. interest, seq, member)
-  end
-  local phase = 'fresh'
-  if #interests == 0 then
-    redis.call('ZADD', P .. 'open', seq, member)
-  elseif settled then
-    phase = 'settled'
-    redis.call('ZADD', P .. 'settled', seq, member)
-  end
-  if phase == 'fresh' then
-    redis.call('ZADD', P .. 'due', WAIT_END, me)
-  else
-    redis.call('ZADD', P .. 'exp', EXPIRES, me)
-  end
-  redis.call('SET', t, ticket_text(seq, NOW_TEXT, EXPIRES, phase, last, ints_json), 'PX', TICKET_PX)
-  return { 'waiting' }
-end
-
--- A failing enqueue answers `error` and a message, and the batch goes on: an error thrown out
--- of the script would lose the answers of the enqueues before it, whose effects stay.
-local out = {}
-for k = 7, #ARGV, 3 do
-  local ok, answer = pcall(enqueue, ARGV[k], ARGV[k + 1], ARGV[k + 2])
-  if not ok then
-    local message = type(answer) == 'table' and answer.err or tostring(answer)
-    answer = { 'error', message }
-  end
-  for _, v in ipairs(answer) do table.insert(out, v) end
-end
-return out
-"#;
-
-    /// ARGV[7]: gid.
-    pub(super) const CANCEL: &str = r#"
-if take(ARGV[7]) then return { '1' } end
-return { '0' }
-"#;
-
-    /// ARGV[7..]: gids.
-    pub(super) const REFRESH: &str = r#"
-for k = 7, #ARGV do
-  local g = ARGV[k]
-  local t = read_ticket(g)
-  if t then
-    redis.call('SET', ticket_key(g), ticket_text(t.seq, t.since, EXPIRES, t.phase, t.last, t.ints),
-      'PX', TICKET_PX)
-  end
-end
-return {}
-"#;
-
-    /// ARGV[7]: limit. Returns "P" + two tickets' fields per pairing, "E" + gid per expiry.
-    pub(super) const RUN_DUE: &str = r#"
-local limit = tonumber(ARGV[7])
-local out = {}
-local handled = 0
-local due = redis.call('ZRANGEBYSCORE', P .. 'due', '-inf', NOW_TEXT, 'LIMIT', 0, limit)
--- Waits that end at the same millisecond are handled in wait order, as sorted-set ties would
--- otherwise go by member name.
-local order = {}
-for _, g in ipairs(due) do
-  local t = read_ticket(g)
-  order[g] = t and tonumber(t.seq) or 0
-end
-table.sort(due, function(a, b) return order[a] < order[b] end)
-for _, g in ipairs(due) do
-  handled = handled + 1
-  redis.call('ZREM', P .. 'due', g)
-  -- Read again: pairing an earlier guest of this batch may have taken this one.
-  local t = read_ticket(g)
-  if t then
-    local interests = cjson.decode(t.ints)
-    redis.call('SET', ticket_key(g), ticket_text(t.seq, t.since, t.expires, 'settled', t.last, t.ints),
-      'KEEPTTL')
-    if #interests > 0 then
-      redis.call('ZADD', P .. 'settled', t.seq, g .. '|' .. t.last .. '|' .. t.seq)
-    end
-    redis.call('ZADD', P .. 'exp', t.expires, g)
-    local other = take_partner(g, t.last, interests, true, tonumber(t.since))
-    if other then
-      local mine = take(g)
-      if mine then
-        table.insert(out, 'P')
-        for _, v in ipairs(mine) do table.insert(out, v) end
-        for _, v in ipairs(other) do table.insert(out, v) end
-      end
-    end
-  end
-end
-if handled < limit then
-  local expiring = redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', NOW_TEXT, 'LIMIT', 0, limit - handled)
-  for _, g in ipairs(expiring) do
-    local t = read_ticket(g)
-    if t and tonumber(t.expires) > NOW then
-      redis.call('ZADD', P .. 'exp', t.expires, g)
-    else
-      if not take(g) then redis.call('ZREM', P .. 'exp', g) end
-      table.insert(out, 'E')
-      table.insert(out, g)
-    end
-  end
-end
-return out
-"#;
 }

@@ -43,7 +43,8 @@ async fn redis_fixture(test: &str) -> Option<Fixture> {
         .unwrap_or_else(|e| panic!("cannot reach Redis at {}: {e}", keys.url()));
     let clock = ManualClock::new();
     let redis = RedisQueueConfig::default().with_key_prefix(keys.prefix());
-    let queue = RedisQueue::with_clock(client, config(), redis, Arc::new(clock.clone()));
+    let queue = RedisQueue::with_clock(client, config(), redis, Arc::new(clock.clone()))
+        .unwrap_or_else(|e| panic!("{e}"));
     Some(Fixture {
         queue: Arc::new(queue),
         clock,

@@ -266,7 +266,8 @@ proptest! {
             let client = duet_core::redis::connect(keys.url()).await.unwrap_or_else(|e| panic!("{e}"));
             let clock = ManualClock::starting_at(Timestamp::from_unix_millis(1_000_000));
             let redis = RedisQueueConfig::default().with_key_prefix(keys.prefix());
-            let queue = RedisQueue::with_clock(client, config(), redis, Arc::new(clock.clone()));
+            let queue = RedisQueue::with_clock(client, config(), redis, Arc::new(clock.clone()))
+                .unwrap_or_else(|e| panic!("{e}"));
             check(ops, Arc::new(queue), clock).await;
             drop(keys);
         });

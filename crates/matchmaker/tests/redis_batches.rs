@@ -34,7 +34,8 @@ async fn fixture(test: &str) -> Option<Fixture> {
         MatchConfig::default(),
         RedisQueueConfig::default().with_key_prefix(prefix.clone()),
         Arc::new(ManualClock::new()),
-    );
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     Some(Fixture {
         queue,
         client,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use duet_matchmaker::{MatchConfig, MatchQueue, RedisQueue, RedisQueueConfig};
+use duet_matchmaker::{MatchConfig, MatchQueue, QueueError, RedisQueue, RedisQueueConfig};
 use duet_presence_store::{RedisStore, RedisStoreConfig, StoreError, Stores};
 use socketioxide_redis::drivers::fred::FredDriver;
 use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
@@ -39,6 +39,9 @@ pub enum ClusterError {
     /// The store refused its settings (a key prefix without a hash tag on Redis Cluster).
     #[error("{0}")]
     Store(#[source] StoreError),
+    /// The match queue refused its settings (likewise).
+    #[error("{0}")]
+    Queue(#[source] QueueError),
 }
 
 /// Connects to the Redis at `url` with Duet's client settings (`duet_core::redis`): one client
@@ -70,7 +73,8 @@ pub async fn connect(
         client,
         matching,
         RedisQueueConfig::default().with_key_prefix(format!("{key_prefix}mq:")),
-    );
+    )
+    .map_err(ClusterError::Queue)?;
     Ok(Cluster {
         stores: Stores::shared(store),
         queue: Arc::new(queue),
