@@ -99,26 +99,11 @@ impl Drop for RedisKeysCleanup {
     }
 }
 
-/// Deletes every key starting with `prefix` on the Redis at `url` (`redis://[user:password@]
-/// host[:port][/db]`) and returns how many there were. One blocking connection and one script
-/// (SCAN and UNLINK), so it also works from `Drop` and from benchmarks.
+/// Deletes every key starting with `prefix` on the Redis at `url` and returns how many there
+/// were: one fred client (Duet's own settings, `duet_core::redis`) and one script (SCAN and
+/// UNLINK). It runs on a thread of its own with its own runtime, so it also works from `Drop`
+/// inside an async test and from benchmarks.
 pub fn remove_redis_keys(url: &str, prefix: &str) -> std::io::Result<u64> {
-    use std::io::{Error, ErrorKind, Write};
-    let target = RedisTarget::parse(url)
-        .ok_or_else(|| Error::new(ErrorKind::InvalidInput, format!("unsupported URL {url}")))?;
-    let mut stream = std::net::TcpStream::connect(&target.address)?;
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
-    let mut reader = std::io::BufReader::new(stream.try_clone()?);
-    let mut call = |args: &[&str]| -> std::io::Result<String> {
-        stream.write_all(resp_command(args).as_bytes())?;
-        read_simple_reply(&mut reader)
-    };
-    if let Some((user, password)) = &target.credentials {
-        call(&["AUTH", user, password])?;
-    }
-    if let Some(db) = &target.database {
-        call(&["SELECT", db])?;
-    }
     const REMOVE: &str = "local cursor, removed = '0', 0 \
         repeat \
           local page = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000) \
@@ -127,75 +112,26 @@ pub fn remove_redis_keys(url: &str, prefix: &str) -> std::io::Result<u64> {
         until cursor == '0' \
         return removed";
     let pattern = format!("{}*", glob_escape(prefix));
-    let removed = call(&["EVAL", REMOVE, "0", &pattern])?;
-    removed.parse().map_err(|_| {
-        Error::new(
-            ErrorKind::InvalidData,
-            format!("Redis answered {removed:?}"),
-        )
-    })
-}
-
-/// Where [`remove_redis_keys`] connects, read off a `redis://` URL.
-struct RedisTarget {
-    address: String,
-    credentials: Option<(String, String)>,
-    database: Option<String>,
-}
-
-impl RedisTarget {
-    fn parse(url: &str) -> Option<Self> {
-        let rest = url.trim().strip_prefix("redis://")?;
-        let (authority, database) = match rest.split_once('/') {
-            Some((authority, db)) if !db.is_empty() => (authority, Some(db.to_owned())),
-            Some((authority, _)) => (authority, None),
-            None => (rest, None),
-        };
-        let (credentials, host) = match authority.rsplit_once('@') {
-            Some((credentials, host)) => {
-                let (user, password) = credentials.split_once(':').unwrap_or(("", credentials));
-                let user = if user.is_empty() { "default" } else { user };
-                (Some((user.to_owned(), password.to_owned())), host)
-            }
-            None => (None, authority),
-        };
-        let address = if host.contains(':') {
-            host.to_owned()
-        } else {
-            format!("{host}:6379")
-        };
-        Some(Self {
-            address,
-            credentials,
-            database,
+    let url = url.to_owned();
+    let removal = move || -> Result<u64, String> {
+        use duet_core::redis::fred::prelude::{ClientLike, LuaInterface};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async {
+            let client = duet_core::redis::connect(&url)
+                .await
+                .map_err(|e| e.to_string())?;
+            let removed: Result<u64, _> = client.eval(REMOVE, Vec::<String>::new(), pattern).await;
+            let _ = client.quit().await;
+            removed.map_err(|e| e.to_string())
         })
-    }
-}
-
-/// A command in Redis's wire format (an array of bulk strings).
-fn resp_command(args: &[&str]) -> String {
-    let mut command = format!("*{}\r\n", args.len());
-    for arg in args {
-        command.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
-    }
-    command
-}
-
-/// Reads one reply that is a status, an integer or an error (the only kinds the commands above
-/// return); an error reply becomes an `io::Error`.
-fn read_simple_reply(reader: &mut impl std::io::BufRead) -> std::io::Result<String> {
-    use std::io::{Error, ErrorKind};
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let line = line.trim_end();
-    match line.split_at_checked(1) {
-        Some(("+" | ":", value)) => Ok(value.to_owned()),
-        Some(("-", message)) => Err(Error::other(message.to_owned())),
-        _ => Err(Error::new(
-            ErrorKind::InvalidData,
-            format!("unexpected reply {line:?}"),
-        )),
-    }
+    };
+    std::thread::spawn(removal)
+        .join()
+        .map_err(|_| std::io::Error::other("the key removal thread panicked"))?
+        .map_err(std::io::Error::other)
 }
 
 /// `text` with Redis's glob characters escaped, so SCAN matches it literally.
@@ -210,7 +146,7 @@ fn glob_escape(text: &str) -> String {
     escaped
 }
 
-/// A minimal HTTP/1.1 answer, as [`http_request`] reads it.
+/// An HTTP answer, as [`http_request`] reads it.
 #[derive(Debug, Clone)]
 pub struct HttpAnswer {
     /// The status code.
@@ -232,10 +168,8 @@ impl HttpAnswer {
     }
 }
 
-/// Sends one HTTP/1.1 request with `Connection: close` to `address` and reads the whole answer.
-///
-/// Deliberately tiny (no chunked encoding beyond what the server needs, no TLS): it lets process
-/// tests talk to a real server over a real socket without pulling an HTTP client into the build.
+/// Sends one HTTP request to `address` (`host:port`) with ureq and reads the whole answer,
+/// whatever its status (error statuses are answers here, not failures).
 pub fn http_request(
     address: &str,
     method: &str,
@@ -243,59 +177,39 @@ pub fn http_request(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> std::io::Result<HttpAnswer> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address)?;
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
-    let mut request =
-        format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .build()
+        .into();
+    let mut request = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("http://{address}{path}"));
     for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
+        request = request.header(*name, *value);
     }
-    let body = body.unwrap_or("");
-    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    stream.write_all(request.as_bytes())?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|line| line.split_whitespace().nth(1))
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let chunked = headers
+    let request = request
+        .body(body.unwrap_or("").to_owned())
+        .map_err(std::io::Error::other)?;
+    let mut response = agent.run(request).map_err(std::io::Error::other)?;
+    let headers = response
+        .headers()
         .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked {
-        dechunk(rest)
-    } else {
-        rest.to_owned()
-    };
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_ascii_lowercase(), value)
+        })
+        .collect();
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .read_to_string()
+        .map_err(std::io::Error::other)?;
     Ok(HttpAnswer {
         status,
         headers,
         body,
     })
-}
-
-fn dechunk(mut rest: &str) -> String {
-    let mut body = String::new();
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if size == 0 || after.len() < size {
-            break;
-        }
-        body.push_str(&after[..size]);
-        rest = after[size..].trim_start_matches("\r\n");
-    }
-    body
 }
 
 /// Runs each scenario once per backend: in a module `memory`, and in a module `redis` (only with
@@ -336,31 +250,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redis_urls_are_read_with_their_parts() {
-        let plain = RedisTarget::parse("redis://127.0.0.1:6380").expect("plain");
-        assert_eq!(plain.address, "127.0.0.1:6380");
-        assert!(plain.credentials.is_none() && plain.database.is_none());
-
-        let full = RedisTarget::parse("redis://ada:s3cret@cache/2").expect("full");
-        assert_eq!(full.address, "cache:6379");
-        assert_eq!(
-            full.credentials,
-            Some(("ada".to_owned(), "s3cret".to_owned()))
-        );
-        assert_eq!(full.database.as_deref(), Some("2"));
-
-        let password_only = RedisTarget::parse("redis://:pw@host:1/").expect("password only");
-        assert_eq!(
-            password_only.credentials,
-            Some(("default".to_owned(), "pw".to_owned()))
-        );
-        assert!(password_only.database.is_none());
-
-        assert!(RedisTarget::parse("rediss://host").is_none());
-        assert!(RedisTarget::parse("http://host").is_none());
-    }
-
-    #[test]
     fn glob_characters_are_matched_literally() {
         assert_eq!(glob_escape("a*b?c[d]e\\f:g"), "a\\*b\\?c\\[d\\]e\\\\f:g");
     }
@@ -372,15 +261,18 @@ mod tests {
         };
         let url = inside.url().to_owned();
         let outside = RedisKeysCleanup::new(url.clone(), unique_prefix("cleanup-neighbour"));
-        let target = RedisTarget::parse(&url).expect("a redis:// URL");
-        let mut stream = std::net::TcpStream::connect(&target.address).expect("connect");
-        let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
-        let mut set = |key: String| {
-            use std::io::Write;
-            stream
-                .write_all(resp_command(&["SET", &key, "v"]).as_bytes())
-                .expect("write");
-            assert_eq!(read_simple_reply(&mut reader).expect("reply"), "OK");
+        // Keys are written through fred, as the stores do.
+        let set = |key: String| {
+            use duet_core::redis::fred::prelude::{ClientLike, KeysInterface};
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let client = duet_core::redis::connect(&url).await.expect("connect");
+                let _: () = client.set(key, "v", None, None, false).await.expect("SET");
+                let _ = client.quit().await;
+            });
         };
         for n in 0..3 {
             set(format!("{}{n}", inside.prefix()));
