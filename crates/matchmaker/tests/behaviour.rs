@@ -37,10 +37,7 @@ async fn memory_fixture() -> Fixture {
 #[cfg(feature = "redis")]
 async fn redis_fixture(test: &str) -> Option<Fixture> {
     use duet_matchmaker::{RedisQueue, RedisQueueConfig};
-    let keys = duet_test_support::RedisKeysCleanup::for_test(test)?;
-    let client = duet_core::redis::connect(keys.url())
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach Redis at {}: {e}", keys.url()));
+    let (keys, client) = duet_test_support::redis_for_test(test).await?;
     let clock = ManualClock::new();
     let redis = RedisQueueConfig::default().with_key_prefix(keys.prefix());
     let queue = RedisQueue::with_clock(client, config(), redis, Arc::new(clock.clone()))

@@ -258,12 +258,11 @@ proptest! {
 
     #[test]
     fn redis_queue_follows_the_pairing_rules(ops in prop::collection::vec(op(), 1..60)) {
-        let Some(keys) = duet_test_support::RedisKeysCleanup::for_test("redis_queue_follows_the_pairing_rules") else {
-            return Ok(());
-        };
         runtime().block_on(async move {
             use duet_matchmaker::{RedisQueue, RedisQueueConfig};
-            let client = duet_core::redis::connect(keys.url()).await.unwrap_or_else(|e| panic!("{e}"));
+            let Some((keys, client)) = duet_test_support::redis_for_test("redis_queue_follows_the_pairing_rules").await else {
+                return;
+            };
             let clock = ManualClock::starting_at(Timestamp::from_unix_millis(1_000_000));
             let redis = RedisQueueConfig::default().with_key_prefix(keys.prefix());
             let queue = RedisQueue::with_clock(client, config(), redis, Arc::new(clock.clone()))

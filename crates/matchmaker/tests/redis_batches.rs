@@ -24,10 +24,7 @@ struct Fixture {
 }
 
 async fn fixture(test: &str) -> Option<Fixture> {
-    let keys = duet_test_support::RedisKeysCleanup::for_test(test)?;
-    let client = duet_core::redis::connect(keys.url())
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach Redis at {}: {e}", keys.url()));
+    let (keys, client) = duet_test_support::redis_for_test(test).await?;
     let prefix = keys.prefix().to_owned();
     let queue = RedisQueue::with_clock(
         client.clone(),

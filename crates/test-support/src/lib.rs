@@ -99,6 +99,23 @@ impl Drop for RedisKeysCleanup {
     }
 }
 
+/// A connected fred client (Duet's settings, `duet_core::redis`) for a Redis-backed test, with
+/// the fresh prefix it must use, cleaned up when the [`RedisKeysCleanup`] is dropped; `None` when
+/// the test is skipped.
+///
+/// # Panics
+///
+/// As [`redis_url_or_skip`], and when the configured Redis cannot be reached.
+pub async fn redis_for_test(
+    test_name: &str,
+) -> Option<(RedisKeysCleanup, duet_core::redis::fred::prelude::Client)> {
+    let keys = RedisKeysCleanup::for_test(test_name)?;
+    let client = duet_core::redis::connect(keys.url())
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach Redis at {}: {e}", keys.url()));
+    Some((keys, client))
+}
+
 /// Deletes every key starting with `prefix` on the Redis at `url` and returns how many there
 /// were: one fred client (Duet's own settings, `duet_core::redis`) and one script (SCAN and
 /// UNLINK). It runs on a thread of its own with its own runtime, so it also works from `Drop`

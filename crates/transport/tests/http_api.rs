@@ -494,10 +494,7 @@ async fn memory_api() -> Api {
 #[cfg(feature = "redis")]
 async fn redis_api(test: &str) -> Option<Api> {
     use duet_presence_store::{RedisStore, RedisStoreConfig};
-    let keys = duet_test_support::RedisKeysCleanup::for_test(test)?;
-    let client = duet_core::redis::connect(keys.url())
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach Redis at {}: {e}", keys.url()));
+    let (keys, client) = duet_test_support::redis_for_test(test).await?;
     let clock = ManualClock::new();
     let config = RedisStoreConfig::default().with_key_prefix(keys.prefix());
     let store = RedisStore::with_clock(client, config, Arc::new(clock.clone()))

@@ -166,13 +166,6 @@ impl ChatStore for RedisStore {
     }
 
     async fn count_chats(&self) -> Result<u64, StoreError> {
-        // Scores are whole milliseconds: "after now" starts one millisecond later.
-        let after_now = (self.now().unix_millis() + 1) as f64;
-        let count: u64 = self
-            .client
-            .zcount(self.keys.rooms(), after_now, f64::INFINITY)
-            .await
-            .map_err(backend)?;
-        Ok(count)
+        self.count_live(self.keys.rooms()).await
     }
 }

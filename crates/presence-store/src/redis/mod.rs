@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use duet_core::{Clock, SystemClock, Timestamp};
-use fred::prelude::{Client, ClientLike};
+use fred::prelude::{Client, ClientLike, SortedSetsInterface};
 
 use crate::error::StoreError;
 use keys::Keys;
@@ -131,6 +131,16 @@ impl RedisStore {
 
     fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// How many members of the sorted set `key` are scored after now (live deadlines).
+    async fn count_live(&self, key: String) -> Result<u64, StoreError> {
+        // Scores are whole milliseconds: "after now" starts one millisecond later.
+        let after_now = (self.now().unix_millis() + 1) as f64;
+        self.client
+            .zcount(key, after_now, f64::INFINITY)
+            .await
+            .map_err(backend)
     }
 
     async fn call<C: ScriptCall, R: fred::types::FromValue>(

@@ -111,13 +111,6 @@ impl SessionStore for RedisStore {
     }
 
     async fn count_sessions(&self) -> Result<u64, StoreError> {
-        // Scores are whole milliseconds: "after now" starts one millisecond later.
-        let after_now = (self.now().unix_millis() + 1) as f64;
-        let count: u64 = self
-            .client
-            .zcount(self.keys.sessions(), after_now, f64::INFINITY)
-            .await
-            .map_err(backend)?;
-        Ok(count)
+        self.count_live(self.keys.sessions()).await
     }
 }
