@@ -27,11 +27,7 @@ impl ChatStore for RedisStore {
     }
 
     async fn pair_of(&self, guest: &GuestId) -> Result<Option<Pair>, StoreError> {
-        let json: Option<String> = self
-            .client
-            .get(self.keys.pair(guest))
-            .await
-            .map_err(backend)?;
+        let json = self.get(self.keys.pair(guest)).await?;
         parse(json)
     }
 
@@ -46,11 +42,7 @@ impl ChatStore for RedisStore {
 
     async fn end_pair(&self, room: &RoomId) -> Result<Option<Pair>, StoreError> {
         // A room's guests never change: read them, then end the room with all its keys known.
-        let json: Option<String> = self
-            .client
-            .get(self.keys.room(room))
-            .await
-            .map_err(backend)?;
+        let json = self.get(self.keys.room(room)).await?;
         let Some(pair) = parse::<Pair>(json)? else {
             let _: i64 = self
                 .client
@@ -77,11 +69,7 @@ impl ChatStore for RedisStore {
     }
 
     async fn last_partner(&self, guest: &GuestId) -> Result<Option<GuestId>, StoreError> {
-        let entry: Option<String> = self
-            .client
-            .get(self.keys.last_partner(guest))
-            .await
-            .map_err(backend)?;
+        let entry = self.get(self.keys.last_partner(guest)).await?;
         // Stored as "<partner>|<until ms>": the key's TTL frees the memory, the deadline keeps
         // expiry exact against the store's clock.
         let Some(entry) = entry else {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use duet_core::{Clock, SystemClock, Timestamp};
-use fred::prelude::{Client, ClientLike, SortedSetsInterface};
+use fred::prelude::{Client, ClientLike, KeysInterface, SortedSetsInterface};
 
 use crate::error::StoreError;
 use keys::Keys;
@@ -131,6 +131,11 @@ impl RedisStore {
 
     fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// The string at `key`, if there is one.
+    async fn get(&self, key: String) -> Result<Option<String>, StoreError> {
+        self.client.get(key).await.map_err(backend)
     }
 
     /// How many members of the sorted set `key` are scored after now (live deadlines).

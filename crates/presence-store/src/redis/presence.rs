@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use duet_core::{GuestId, NodeId, Timestamp};
-use fred::prelude::{HashesInterface, KeysInterface, SortedSetsInterface, Value};
+use fred::prelude::{HashesInterface, SortedSetsInterface, Value};
 
 use super::scripts::{
     ConnectionOf, Heartbeat, PresenceCounts as CountsCall, RegisterConnection, RemoveNode,
@@ -26,11 +26,7 @@ impl RedisStore {
         &self,
         guest: &GuestId,
     ) -> Result<Option<(String, Connection)>, StoreError> {
-        let json: Option<String> = self
-            .client
-            .get(self.keys.connection(guest))
-            .await
-            .map_err(backend)?;
+        let json = self.get(self.keys.connection(guest)).await?;
         match json {
             Some(json) => {
                 let connection = serde_json::from_str(&json)?;

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use duet_auth::Session;
 use duet_core::{SessionId, Timestamp};
-use fred::prelude::{ClientLike, KeysInterface, SortedSetsInterface, Value};
+use fred::prelude::{ClientLike, SortedSetsInterface, Value};
 
 use super::scripts::{CreateSession, ExtendSession, RevokeSession, TakeExpired};
 use super::{RedisStore, backend, parse};
@@ -38,11 +38,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
-        let json: Option<String> = self
-            .client
-            .get(self.keys.session(id))
-            .await
-            .map_err(backend)?;
+        let json = self.get(self.keys.session(id)).await?;
         let session: Option<Session> = parse(json)?;
         let now = self.now();
         Ok(session.filter(|s| !s.is_expired_at(now)))
