@@ -48,7 +48,7 @@ macro_rules! uuid_id {
 }
 
 uuid_id!(
-    /// Who a guest is: the `sub` of its tokens and the `id` of [`Guest`](crate::Guest).
+    /// Who a guest is: the `sub` of its tokens and the `id` of a guest (`duet_auth::Guest`).
     GuestId
 );
 uuid_id!(
