@@ -3,12 +3,66 @@
 
 use std::sync::Arc;
 
+use duet_core::redis::fred::clients::SubscriberClient;
+use duet_core::redis::fred::interfaces::{EventInterface, PubsubInterface};
 use duet_matchmaker::{MatchConfig, MatchQueue, QueueError, RedisQueue, RedisQueueConfig};
 use duet_presence_store::{RedisStore, RedisStoreConfig, StoreError, Stores};
 use socketioxide_redis::drivers::fred::FredDriver;
 use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
+use tokio::sync::broadcast::error::RecvError;
 
 pub use socketioxide_redis::FredAdapter;
+
+/// Messages from other nodes the subscriber buffers before the adapter reads them. fred's
+/// default of 32 let a burst of cross-node messages overflow, and socketioxide-redis drops what
+/// overflows; entries are small (one packet each), so a deep buffer costs little.
+const SUBSCRIBER_CAPACITY: usize = 16 * 1024;
+
+/// Subscribes the adapter's channels again after every reconnection of `subscriber` (a Redis
+/// restart forgets them, and neither fred nor socketioxide-redis subscribes again by itself:
+/// fred's `resubscribe_all` starts with a plain SUBSCRIBE, which Redis refuses without channels,
+/// so it never reaches the sharded ones the adapter uses). Retries until it succeeds; the task
+/// lives as long as the subscriber.
+fn keep_subscriptions(subscriber: SubscriberClient) {
+    tokio::spawn(async move {
+        let mut reconnections = subscriber.reconnect_rx();
+        loop {
+            match reconnections.recv().await {
+                Ok(_) | Err(RecvError::Lagged(_)) => resubscribe(&subscriber).await,
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
+}
+
+async fn resubscribe(subscriber: &SubscriberClient) {
+    let mut wait = std::time::Duration::from_millis(50);
+    loop {
+        let channels: Vec<String> = subscriber
+            .tracked_shard_channels()
+            .into_iter()
+            .map(|channel| channel.to_string())
+            .collect();
+        if channels.is_empty() {
+            return;
+        }
+        let count = channels.len();
+        match subscriber.ssubscribe(channels).await {
+            Ok(()) => {
+                tracing::info!(
+                    channels = count,
+                    "cluster adapter subscribed again after a Redis reconnection"
+                );
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot subscribe the cluster adapter again yet; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(2));
+            }
+        }
+    }
+}
 
 /// What a node needs to join a cluster: give `stores` and `queue` to
 /// [`Duet::builder`](crate::Duet::builder), and build the `SocketIo` with
@@ -57,8 +111,14 @@ pub async fn connect(
         .await
         .map_err(ClusterError::Redis)?;
     let subscriber = duet_core::redis::client_builder(url)
-        .and_then(|builder| builder.build_subscriber_client())
+        .and_then(|mut builder| {
+            builder.with_performance_config(|performance| {
+                performance.broadcast_channel_capacity = SUBSCRIBER_CAPACITY;
+            });
+            builder.build_subscriber_client()
+        })
         .map_err(ClusterError::Redis)?;
+    keep_subscriptions(subscriber.clone());
     let adapter_config =
         RedisAdapterConfig::default().with_prefix(format!("{key_prefix}socket.io"));
     let adapter = RedisAdapterCtr::new_with_fred_config(subscriber, adapter_config)
