@@ -61,7 +61,14 @@ uuid_id!(
     RoomId
 );
 
+/// Separates a node's name from its incarnation.
+const INCARNATION_SEPARATOR: char = '@';
+
 /// A node of a Duet cluster (one `duet-server` process), named by `DUET_NODE_ID` or at random.
+///
+/// A running process uses its name with an incarnation of its own
+/// ([`NodeId::new_incarnation`], `name@3f2a9c1e`), so a process started again under the same
+/// name never mistakes the records of the one before it for its own.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct NodeId(String);
@@ -70,16 +77,40 @@ impl NodeId {
     /// The longest node name, in bytes.
     pub const MAX_BYTES: usize = 128;
 
-    /// A node id from an operator-chosen name. Returns `None` for an empty name, one over
-    /// [`NodeId::MAX_BYTES`], or one with white space, control characters or `|` (a separator
-    /// in stored values).
+    /// A node id from an operator-chosen name, or from a stored id (`name@incarnation`).
+    /// Returns `None` for an empty name, one over [`NodeId::MAX_BYTES`], one with white space,
+    /// control characters or `|` (a separator in stored values), or more than one `@`.
     pub fn new(name: &str) -> Option<Self> {
         let valid = !name.is_empty()
             && name.len() <= Self::MAX_BYTES
+            && name.matches(INCARNATION_SEPARATOR).count() <= 1
+            && !name.starts_with(INCARNATION_SEPARATOR)
             && !name
                 .chars()
                 .any(|c| c.is_whitespace() || c.is_control() || c == '|');
         valid.then(|| Self(name.to_owned()))
+    }
+
+    /// This node's name with a fresh random incarnation: what one process uses while it runs.
+    pub fn new_incarnation(&self) -> Self {
+        let uuid = Uuid::new_v4().simple().to_string();
+        Self(format!(
+            "{}{INCARNATION_SEPARATOR}{}",
+            self.name(),
+            &uuid[..8]
+        ))
+    }
+
+    /// The name without its incarnation.
+    pub fn name(&self) -> &str {
+        self.0
+            .split_once(INCARNATION_SEPARATOR)
+            .map_or(&self.0, |(name, _)| name)
+    }
+
+    /// Whether `other` is another incarnation of the same name.
+    pub fn is_earlier_incarnation_of(&self, other: &NodeId) -> bool {
+        self != other && self.name() == other.name()
     }
 
     /// A random node id such as `node-3f2a9c1e`.
@@ -123,5 +154,28 @@ mod tests {
             assert_eq!(NodeId::new(bad), None, "{bad:?}");
         }
         assert!(NodeId::random().as_str().starts_with("node-"));
+        for bad in ["a@b@c", "@x"] {
+            assert_eq!(NodeId::new(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn incarnations_share_the_name_and_differ() {
+        let name = NodeId::new("one").unwrap_or_else(NodeId::random);
+        let (first, second) = (name.new_incarnation(), name.new_incarnation());
+        assert_ne!(first, second);
+        assert_eq!((first.name(), second.name()), ("one", "one"));
+        assert_eq!(
+            NodeId::new(first.as_str()),
+            Some(first.clone()),
+            "stored ids read back"
+        );
+        assert!(first.is_earlier_incarnation_of(&second));
+        assert!(!first.is_earlier_incarnation_of(&first));
+        let other = NodeId::new("two")
+            .unwrap_or_else(NodeId::random)
+            .new_incarnation();
+        assert!(!first.is_earlier_incarnation_of(&other));
+        assert_eq!(first.new_incarnation().name(), "one");
     }
 }

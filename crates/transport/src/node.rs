@@ -9,7 +9,7 @@ use std::time::Duration;
 use duet_auth::TokenService;
 use duet_core::{GuestId, NodeId, Timestamp};
 use duet_matchmaker::MatchQueue;
-use duet_presence_store::{Pair, PresenceStats, StoreError, Stores};
+use duet_presence_store::{DeadNode, Pair, PresenceStats, StoreError, Stores};
 use metrics_exporter_prometheus::PrometheusHandle;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
@@ -117,7 +117,9 @@ impl DuetBuilder {
         self
     }
 
-    /// Sets this node's id (default: a random one).
+    /// Sets this node's name (default: a random one). The node runs as a fresh incarnation of
+    /// it ([`NodeId::new_incarnation`]), and at start-up ends the chats of the guests an earlier
+    /// incarnation of the same name left behind (a process killed and started again at once).
     pub fn node_id(mut self, node_id: NodeId) -> Self {
         self.node_id = Some(node_id);
         self
@@ -138,7 +140,10 @@ impl DuetBuilder {
             queue: self.queue,
             settings,
             readiness: self.readiness,
-            node_id: self.node_id.unwrap_or_else(NodeId::random),
+            node_id: self
+                .node_id
+                .unwrap_or_else(NodeId::random)
+                .new_incarnation(),
             prometheus: names::prometheus_handle(),
             io: io.clone(),
             local_sockets: AtomicU64::new(0),
@@ -216,6 +221,7 @@ impl<A: Adapter> Duet<A> {
             let mut ticker = tokio::time::interval(UPKEEP_TICK);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut last_heartbeat: Option<tokio::time::Instant> = None;
+            duet.claim_earlier_incarnations().await;
             for tick in 0u64.. {
                 ticker.tick().await;
                 if last_heartbeat.is_none_or(|at| at.elapsed() >= duet.settings.heartbeat_interval)
@@ -228,6 +234,37 @@ impl<A: Adapter> Duet<A> {
         });
         NodeTasks {
             tasks: vec![matcher, deliver, upkeep],
+        }
+    }
+
+    /// Ends the chats of the guests that an earlier incarnation of this node's name left
+    /// connected: that process is gone (it was killed and this one started in its place), but
+    /// its heartbeat would keep its guests online until it expired. Earlier incarnations whose
+    /// heartbeat has already expired are claimed by the usual dead-node sweep.
+    async fn claim_earlier_incarnations(&self) {
+        let nodes = match self.stores.presence.live_nodes().await {
+            Ok(nodes) => nodes,
+            Err(error) => {
+                tracing::warn!(%error, "cannot look for earlier incarnations of this node");
+                return;
+            }
+        };
+        for node_id in nodes {
+            if !node_id.is_earlier_incarnation_of(&self.node_id) {
+                continue;
+            }
+            match self.stores.presence.remove_node(&node_id).await {
+                Ok(connections) => {
+                    self.node_died(DeadNode {
+                        node_id,
+                        connections,
+                    })
+                    .await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, %node_id, "cannot claim an earlier incarnation");
+                }
+            }
         }
     }
 
