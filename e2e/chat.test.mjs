@@ -317,3 +317,23 @@ test('more than 100 messages for an away partner: PARTNER_AWAY', async () => {
     await roomy.stop();
   }
 });
+
+test('connectedSockets counts this node\u2019s sockets at once, not as of its last heartbeat', async () => {
+  const stats = async () => (await http(server, 'GET', '/api/stats')).body;
+  const before = await stats();
+  const guests = await Promise.all([newGuest(server), newGuest(server), newGuest(server)]);
+  const sockets = await Promise.all(guests.map((g) => connect(server, g.token)));
+  // Straight after connecting: the heartbeat (every 3 s) has not run in between.
+  const during = await stats();
+  assert.equal(during.connectedSockets - before.connectedSockets, 3);
+  assert.equal(during.onlineUsers - before.onlineUsers, 3);
+  const gone = sockets.map((s) => next(s, 'disconnect'));
+  for (const s of sockets) s.disconnect();
+  await Promise.all(gone);
+  let after = await stats();
+  for (let i = 0; i < 20 && after.connectedSockets !== before.connectedSockets; i += 1) {
+    await pause(25);
+    after = await stats();
+  }
+  assert.equal(after.connectedSockets, before.connectedSockets);
+});

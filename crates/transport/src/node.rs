@@ -72,6 +72,9 @@ pub struct Duet<A: Adapter> {
     /// Sockets of this node whose connect handling ran and whose disconnect handling has not
     /// finished.
     pub(crate) local_sockets: AtomicU64,
+    /// The socket count of this node's last successful heartbeat: what the store's cluster sum
+    /// holds for it.
+    reported_sockets: AtomicU64,
     /// Set by [`Duet::close`]: the sockets it disconnects keep their chats through the grace.
     pub(crate) draining: AtomicBool,
     /// Pairs whose two guests are both connected to this node, by guest. Their events are
@@ -147,6 +150,7 @@ impl DuetBuilder {
             prometheus: names::prometheus_handle(),
             io: io.clone(),
             local_sockets: AtomicU64::new(0),
+            reported_sockets: AtomicU64::new(0),
             draining: AtomicBool::new(false),
             local_pairs: Mutex::default(),
         });
@@ -271,13 +275,10 @@ impl<A: Adapter> Duet<A> {
     async fn heartbeat(&self) {
         let sockets = self.local_sockets();
         let ttl = self.settings.heartbeat_ttl;
-        if let Err(error) = self
-            .stores
-            .presence
-            .heartbeat(&self.node_id, sockets, ttl)
-            .await
-        {
-            tracing::warn!(%error, node_id = %self.node_id, "heartbeat failed");
+        let beat = self.stores.presence.heartbeat(&self.node_id, sockets, ttl);
+        match beat.await {
+            Ok(()) => self.reported_sockets.store(sockets, Ordering::Release),
+            Err(error) => tracing::warn!(%error, node_id = %self.node_id, "heartbeat failed"),
         }
     }
 
@@ -486,8 +487,15 @@ impl<A: Adapter> Duet<A> {
     }
 
     /// The counts of `/api/stats`, across the cluster; also refreshes the `duet_*` gauges.
+    ///
+    /// This node's own sockets are counted as they are now, not as of its last heartbeat, so
+    /// `connectedSockets` keeps up with `onlineUsers` here; other nodes' as they last reported.
     pub async fn stats(&self) -> Result<ClusterStats, StoreError> {
-        let presence = self.stores.stats().await?;
+        let mut presence = self.stores.stats().await?;
+        presence.connected_sockets = presence
+            .connected_sockets
+            .saturating_sub(self.reported_sockets.load(Ordering::Acquire))
+            + self.local_sockets();
         let available_users = self.queue.waiting_count().await.unwrap_or_else(|error| {
             tracing::warn!(%error, "waiting count unavailable");
             0
