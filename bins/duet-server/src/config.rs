@@ -106,6 +106,11 @@ pub(crate) struct Config {
     /// Take client IPs from `X-Forwarded-For` (only behind a proxy you trust).
     #[arg(long, env = "DUET_TRUST_PROXY", default_value_t = false)]
     pub(crate) trust_proxy: bool,
+    /// Proxies whose X-Forwarded-For entries are believed when --trust-proxy is on:
+    /// comma-separated networks or addresses; the client is the rightmost entry that is not one
+    /// of them.
+    #[arg(long, env = "DUET_TRUSTED_PROXIES", default_value = duet_transport::DEFAULT_TRUSTED_PROXIES)]
+    pub(crate) trusted_proxies: String,
 
     /// How long a graceful shutdown may take before the process exits anyway, in milliseconds.
     #[arg(long, env = "DUET_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000)]
@@ -145,17 +150,24 @@ pub(crate) fn non_empty(value: &Option<String>) -> Option<&str> {
 }
 
 impl Config {
-    /// The node's settings.
-    pub(crate) fn settings(&self) -> duet_transport::Settings {
+    /// `DUET_TRUSTED_PROXIES`, or why it cannot be read.
+    fn trusted_proxies(&self) -> Result<duet_transport::TrustedProxies, String> {
+        duet_transport::TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|reason| format!("DUET_TRUSTED_PROXIES: {reason}"))
+    }
+
+    /// The node's settings, or why they are refused.
+    pub(crate) fn settings(&self) -> Result<duet_transport::Settings, String> {
         let ice = duet_signaling::IceConfig::from_lists(
             non_empty(&self.stun_urls).unwrap_or_default(),
             non_empty(&self.turn_urls).unwrap_or_default(),
             non_empty(&self.turn_secret),
         );
-        duet_transport::Settings {
+        Ok(duet_transport::Settings {
             session_ttl: Duration::from_secs(self.session_ttl_seconds),
             sessions_per_minute: self.session_rate_limit_per_minute,
             trust_forwarded_for: self.trust_proxy,
+            trusted_proxies: self.trusted_proxies()?,
             rate_limit_max: self.rate_limit_max,
             rate_limit_window: Duration::from_millis(self.rate_limit_window_ms),
             resume_grace: Duration::from_millis(self.resume_grace_ms),
@@ -164,7 +176,7 @@ impl Config {
             ping_timeout: Duration::from_millis(self.ping_timeout_ms),
             ice,
             ..duet_transport::Settings::default()
-        }
+        })
     }
 
     /// The signing secret, or why the server must not start.

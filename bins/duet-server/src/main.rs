@@ -62,7 +62,7 @@ async fn run(config: Config) -> Result<(), String> {
     };
     let matching = MatchConfig::default()
         .with_interest_wait(Duration::from_millis(config.match_interest_wait_ms));
-    let settings = config.settings();
+    let settings = config.settings()?;
     let readiness = match choose_backend(&config, matching.clone()).await {
         #[cfg(feature = "redis")]
         Backend::Cluster(cluster) => {

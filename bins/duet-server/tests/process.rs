@@ -111,6 +111,13 @@ fn production_refuses_to_start_without_a_strong_secret() {
 }
 
 #[test]
+fn unreadable_trusted_proxies_refuse_to_start() {
+    let refused = refuses_to_start(&[("DUET_TRUSTED_PROXIES", "10.0.0.0/8, the office")]);
+    assert!(refused.contains("DUET_TRUSTED_PROXIES"), "{refused}");
+    assert!(refused.contains("the office"), "{refused}");
+}
+
+#[test]
 fn serves_the_http_api_on_memory_and_stops_on_sigterm() {
     let mut server = Server::start(&[("DUET_ENV", "production"), ("DUET_JWT_SECRET", SECRET)]);
     let created = server.call(

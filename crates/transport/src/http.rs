@@ -68,20 +68,15 @@ impl SessionResponse {
     }
 }
 
-/// The client's address: the TCP peer, or the first `X-Forwarded-For` entry when the server is
-/// configured to trust its proxy.
+/// The client's address: the TCP peer, or with `DUET_TRUST_PROXY` what the trusted proxies say
+/// ([`TrustedProxies::client_ip`](crate::TrustedProxies::client_ip)).
 fn client_ip<A: Adapter>(duet: &Duet<A>, headers: &HeaderMap, peer: Option<SocketAddr>) -> IpAddr {
-    if duet.settings.trust_forwarded_for
-        && let Some(forwarded) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse::<IpAddr>().ok())
-    {
-        return forwarded;
+    let peer = peer.unwrap_or_else(|| SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
+    if duet.settings.trust_forwarded_for {
+        duet.settings.trusted_proxies.client_ip(headers, peer)
+    } else {
+        peer.ip()
     }
-    peer.map(|p| p.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
 /// Reads the optional `{"username": ...}` body: empty means "pick a name".

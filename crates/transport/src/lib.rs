@@ -54,6 +54,7 @@
 //! |---|---|
 //! | `redis` | `cluster::connect`: the Redis store, queue and Socket.IO adapter together |
 
+mod client_ip;
 #[cfg(feature = "redis")]
 pub mod cluster;
 mod cors;
@@ -72,6 +73,7 @@ mod reply;
 mod session;
 mod settings;
 
+pub use client_ip::{DEFAULT_TRUSTED_PROXIES, TrustedProxies};
 pub use cors::OriginPatterns;
 pub use error::ApiError;
 pub use event::{MAX_CLIENT_ID_CHARS, MAX_FILE_NAME_CHARS, MAX_FILE_TYPE_BYTES, MAX_TEXT_CHARS};

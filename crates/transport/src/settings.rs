@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use duet_signaling::IceConfig;
+
+use crate::client_ip::TrustedProxies;
 use socketioxide::{ParserConfig, SocketIo, SocketIoBuilder, TransportType};
 
 /// Everything a Duet node can be configured with (`DUET_*` in the binary). The defaults are
@@ -15,9 +17,13 @@ pub struct Settings {
     /// Guest sessions one client IP may create per minute
     /// (`DUET_SESSION_RATE_LIMIT_PER_MINUTE`, default 30).
     pub sessions_per_minute: u32,
-    /// Take the client IP from the first `X-Forwarded-For` entry (only behind a trusted proxy;
-    /// default false).
+    /// Take client IPs from `X-Forwarded-For` (`DUET_TRUST_PROXY`, default false): the
+    /// rightmost entry that is not one of [`Settings::trusted_proxies`], for requests that came
+    /// from one of them.
     pub trust_forwarded_for: bool,
+    /// The proxies whose `X-Forwarded-For` entries are believed (`DUET_TRUSTED_PROXIES`,
+    /// default loopback and private networks).
+    pub trusted_proxies: TrustedProxies,
     /// How often this node's heartbeat is written (default 3 s).
     pub heartbeat_interval: Duration,
     /// How long a heartbeat keeps a node alive (default 10 s).
@@ -47,6 +53,7 @@ impl Default for Settings {
             session_ttl: Duration::from_secs(7200),
             sessions_per_minute: 30,
             trust_forwarded_for: false,
+            trusted_proxies: TrustedProxies::default(),
             heartbeat_interval: Duration::from_secs(3),
             heartbeat_ttl: Duration::from_secs(10),
             rate_limit_max: 100,

@@ -91,6 +91,19 @@ impl Api {
         self.send(request).await
     }
 
+    /// `POST /api/guest/session` from `peer` carrying `X-Forwarded-For: forwarded`.
+    async fn create_forwarded(&self, peer: &str, forwarded: &str) -> Answer {
+        let mut request = Request::builder()
+            .method("POST")
+            .uri("/api/guest/session")
+            .header("x-forwarded-for", forwarded)
+            .body(Body::empty())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let peer: SocketAddr = peer.parse().unwrap_or_else(|e| panic!("{e}"));
+        request.extensions_mut().insert(ConnectInfo(peer));
+        self.send(request).await
+    }
+
     async fn send(&self, request: Request<Body>) -> Answer {
         let response = self
             .router
@@ -521,3 +534,37 @@ duet_test_support::backend_suite!(
     unknown_routes_and_methods_use_the_error_body,
     ]
 );
+
+/// Behind a trusted proxy, the client is the rightmost `X-Forwarded-For` entry that is not a
+/// proxy: a client that writes its own leftmost entries still spends one budget.
+#[tokio::test]
+async fn spoofed_forwarded_for_entries_do_not_escape_the_per_ip_budget() {
+    let clock = ManualClock::new();
+    let store = MemoryStore::with_config(Default::default(), Arc::new(clock.clone()));
+    let settings = Settings {
+        trust_forwarded_for: true,
+        ..Settings::default()
+    };
+    let api = Api::new(Stores::shared(store), clock, settings);
+    let load_balancer = "10.0.0.5:40000";
+    for i in 0..30 {
+        let spoofed = format!("6.6.{}.{}, 203.0.113.9", i / 250, i % 250);
+        let answer = api.create_forwarded(load_balancer, &spoofed).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "request {i}");
+    }
+    let limited = api
+        .create_forwarded(load_balancer, "7.7.7.7, 203.0.113.9")
+        .await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    // Another client behind the same proxy has its own budget.
+    let other = api.create_forwarded(load_balancer, "203.0.113.10").await;
+    assert_eq!(other.status, StatusCode::CREATED);
+    // A peer that is not a proxy is the client, whatever it forwards.
+    let direct = "198.51.100.7:5000";
+    for i in 0..30 {
+        let answer = api.create_forwarded(direct, &format!("8.8.8.{i}")).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "direct request {i}");
+    }
+    let limited = api.create_forwarded(direct, "8.8.8.200").await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+}
