@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import net from 'node:net';
+import { io } from 'socket.io-client';
 import { startServer, http, newGuest, connect, next, ask, pause } from './harness.mjs';
 
 const inCi = ['true', '1'].includes(process.env.CI ?? '');
@@ -205,6 +206,88 @@ test('after a Redis restart, cross-node pairs match, chat and signal again withi
   } finally {
     await one.stop();
     await two.stop();
+    await stopRedis(redis);
+  }
+});
+
+/**
+ * A stand-in for a load balancer: a TCP proxy on a free port that sends each new connection to
+ * `backend()` (host:port), which the test changes when a node goes away.
+ */
+async function tcpBalancer(backend) {
+  const open = new Set();
+  const server = net.createServer((client) => {
+    const [host, port] = backend().split(':');
+    const upstream = net.connect(Number(port), host);
+    open.add(client);
+    open.add(upstream);
+    const close = () => { client.destroy(); upstream.destroy(); open.delete(client); open.delete(upstream); };
+    client.on('error', close);
+    upstream.on('error', close);
+    client.on('close', close);
+    upstream.on('close', close);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    close: () => new Promise((resolve) => { for (const s of open) s.destroy(); server.close(resolve); }),
+  };
+}
+
+test('a drained node\u2019s stock socket.io-client (reconnection on) reconnects by itself and resumes on another node', { skip }, async () => {
+  const port = await freePort();
+  const redis = await startRedis(port);
+  const shared = {
+    DUET_REDIS_URL: `redis://127.0.0.1:${port}`,
+    DUET_JWT_SECRET: 'stock-drain-secret-stock-drain-secret!!',
+    DUET_RESUME_GRACE_MS: '10000',
+    DUET_SHUTDOWN_TIMEOUT_MS: '5000',
+  };
+  const leaving = await startServer({ ...shared, DUET_NODE_ID: 'stock-leaving' });
+  const staying = await startServer({ ...shared, DUET_NODE_ID: 'stock-staying' });
+  let target = new URL(leaving.url).host;
+  const balancer = await tcpBalancer(() => target);
+  try {
+    const a = await newGuest(leaving);
+    const b = await newGuest(staying);
+    // Ada as a browser would be: the stock client, reconnection on, behind the balancer.
+    const sa = io(balancer.url, { auth: { token: a.token }, transports: ['websocket'], forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 500 });
+    leaving.sockets.add(sa);
+    await new Promise((resolve, reject) => { sa.once('connect', resolve); sa.once('connect_error', reject); });
+    const sb = await connect(staying, b.token);
+    const mb = next(sb, 'user:matched');
+    await ask(sa, 'user:match');
+    await ask(sb, 'user:match');
+    const { roomId } = await mb;
+
+    const reasons = [];
+    sa.on('disconnect', (reason) => reasons.push(reason));
+    const away = next(sb, 'chat:partner:away', 5000);
+    const back = next(sb, 'chat:partner:back', 10000);
+    const resumed = next(sa, 'user:matched', 10000);
+    const exited = new Promise((resolve) => leaving.child.once('exit', (code) => resolve(code)));
+    // New connections go to the node that stays, as a balancer's health check would decide.
+    target = new URL(staying.url).host;
+    leaving.child.kill('SIGTERM');
+    assert.deepEqual(await away, { roomId });
+    assert.equal(await exited, 0);
+    const again = await resumed;
+    assert.equal(again.roomId, roomId);
+    assert.equal(again.resumed, true);
+    assert.deepEqual(await back, { roomId });
+    assert.ok(!reasons.includes('io server disconnect'), `the client saw ${reasons.join(', ')}`);
+    assert.ok(sa.connected, 'reconnected by itself');
+    const got = next(sb, 'chat:message');
+    assert.ok((await ask(sa, 'chat:message', { text: 'back through the balancer' })).ok);
+    assert.equal((await got).text, 'back through the balancer');
+    sa.disconnect();
+    sb.disconnect();
+  } finally {
+    await balancer.close();
+    await leaving.stop();
+    await staying.stop();
     await stopRedis(redis);
   }
 });

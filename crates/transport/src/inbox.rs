@@ -76,10 +76,13 @@ impl<T> Inbox<T> {
         self.hand_off(&mut state)
     }
 
-    /// Queues `item` as the last one (the socket's end): it is never refused, and everything
-    /// pushed after it is.
+    /// Queues `item` as the last one (the socket's end): everything pushed after it is refused,
+    /// another last item included (a socket ends once).
     pub(crate) fn push_last(&self, item: T) -> Pushed<T> {
         let mut state = self.lock();
+        if state.closed {
+            return Pushed::Refused(item);
+        }
         state.queue.push_back((item, 0));
         state.closed = true;
         self.hand_off(&mut state)
@@ -164,6 +167,10 @@ mod tests {
         assert!(matches!(inbox.push(1, 1), Pushed::Queued));
         assert!(matches!(inbox.push_last(9), Pushed::Queued));
         assert!(matches!(inbox.push(2, 1), Pushed::Refused(2)));
+        assert!(
+            matches!(inbox.push_last(8), Pushed::Refused(8)),
+            "a socket ends once"
+        );
         assert_eq!(drain(&inbox), [1, 9]);
         assert!(matches!(inbox.push(3, 1), Pushed::Refused(3)));
     }

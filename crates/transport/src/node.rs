@@ -13,6 +13,7 @@ use duet_presence_store::{DeadNode, Pair, PresenceStats, StoreError, Stores};
 use metrics_exporter_prometheus::PrometheusHandle;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
+use socketioxide::socket::DisconnectReason;
 use socketioxide_core::adapter::DefinedAdapter;
 use tokio::task::JoinHandle;
 
@@ -431,25 +432,28 @@ impl<A: Adapter> Duet<A> {
         }
     }
 
-    /// Disconnects every socket of this node for a drain: to their clients it is a dropped
-    /// connection, so they reconnect (elsewhere, behind a load balancer) and resume their chats
-    /// within the grace.
+    /// Drains this node: every guest's chat is held for the grace (its partner hears
+    /// `chat:partner:away`), then every transport is closed without Socket.IO's disconnect
+    /// packet. To a client this is a dropped connection, so a stock `socket.io-client` with
+    /// reconnection on connects again (elsewhere, behind a load balancer) and resumes its chat.
     ///
-    /// Returns once every socket's disconnect handling (holding its chat, telling its partner)
-    /// is done, or after 5 s.
+    /// Returns once the transports are closed; the chats are held first, for at most 5 s.
     pub async fn close(&self) {
         self.draining.store(true, Ordering::Release);
-        // Sockets are disconnected one by one rather than with `SocketIo::close`, which removes
-        // the namespace that the disconnect handling still emits through.
+        // Each socket's end is queued behind its events and handled while the namespace still
+        // exists: `SocketIo::close` removes it before its disconnect handlers run, and they
+        // could no longer tell partners.
+        let mut ends = tokio::task::JoinSet::new();
         for socket in self.io.local().sockets() {
-            if let Err(error) = socket.disconnect() {
-                tracing::debug!(%error, "socket already gone during the drain");
-            }
+            ends.spawn(async move {
+                crate::session::end_socket(&socket, DisconnectReason::ClosingServer).await;
+            });
         }
-        let deadline = tokio::time::Instant::now() + DRAIN_WAIT;
-        while self.local_sockets() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let held = async { while ends.join_next().await.is_some() {} };
+        if tokio::time::timeout(DRAIN_WAIT, held).await.is_err() {
+            tracing::warn!(wait = ?DRAIN_WAIT, "holding the chats of the drain took too long; closing anyway");
         }
+        self.io.close().await;
     }
 
     /// Removes this node from presence at once (after [`Duet::close`]), instead of letting its

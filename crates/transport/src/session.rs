@@ -95,6 +95,16 @@ fn context_of<A: Adapter>(socket: &Socket<A>) -> Option<Arc<SocketContext<A>>> {
     socket.extensions.get::<Arc<SocketContext<A>>>()
 }
 
+/// Queues the end of `socket` after its events and runs it, unless its end is queued already
+/// (a drain ends sockets before their transports close).
+pub(crate) async fn end_socket<A: Adapter>(socket: &Socket<A>, reason: DisconnectReason) {
+    if let Some(context) = context_of(socket)
+        && let Pushed::Drain = context.inbox.push_last(Inbound::Disconnected(reason))
+    {
+        context.drain().await;
+    }
+}
+
 /// Guests with a socket on this node.
 pub(crate) fn local_guests<A: Adapter>(io: &SocketIo<A>) -> Vec<GuestId> {
     io.local()
@@ -249,11 +259,7 @@ impl<A: Adapter> Duet<A> {
         });
         socket.on_disconnect(
             |socket: SocketRef<A>, reason: DisconnectReason| async move {
-                if let Some(context) = context_of(&socket)
-                    && let Pushed::Drain = context.inbox.push_last(Inbound::Disconnected(reason))
-                {
-                    context.drain().await;
-                }
+                end_socket(&socket, reason).await;
             },
         );
         Ok(())
