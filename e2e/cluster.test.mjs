@@ -152,3 +152,36 @@ test('a node killed and started again at once under the same DUET_NODE_ID ends i
     await phoenix.stop();
   }
 });
+
+test('50 cross-node pairs sending bursts without waiting lose nothing and keep order', { skip, timeout: 60_000 }, async () => {
+  const pairs = 50;
+  const burst = 20;
+  const all = await Promise.all(Array.from({ length: pairs }, async (_, p) => {
+    const a = await newGuest(one);
+    const b = await newGuest(two);
+    const sa = await connect(one, a.token);
+    const sb = await connect(two, b.token);
+    const matched = next(sb, 'user:matched', 10_000);
+    // Distinct interests keep each pair together while all fifty wait at once.
+    await ask(sa, 'user:match', { interests: [`burst${p}`] });
+    await ask(sb, 'user:match', { interests: [`burst${p}`] });
+    await matched;
+    return { sa, sb };
+  }));
+  const received = all.map(({ sb }) => {
+    const seen = [];
+    sb.on('chat:message', (m) => seen.push(Number(m.clientId)));
+    return seen;
+  });
+  // Every sender at once, no ack awaited before the next message.
+  const acks = all.flatMap(({ sa }) => Array.from({ length: burst }, (_, i) => ask(sa, 'chat:message', { text: `m${i}`, clientId: String(i) })));
+  const answers = await Promise.all(acks);
+  const refused = answers.filter((answer) => !answer.ok).length;
+  assert.equal(refused, 0, 'every message acked ok');
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline && received.some((seen) => seen.length < burst)) await pause(50);
+  const lost = received.reduce((sum, seen) => sum + burst - seen.length, 0);
+  assert.equal(lost, 0, `${lost} of ${pairs * burst} acked messages never arrived`);
+  for (const seen of received) assert.deepEqual(seen, [...Array(burst).keys()]);
+  for (const { sa, sb } of all) { sa.disconnect(); sb.disconnect(); }
+});
