@@ -384,3 +384,38 @@ async fn every_socket_lets_go_of_the_node_when_it_disconnects() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn websocket_messages_are_bounded_by_the_configured_file_limit() {
+    let settings = Settings {
+        max_file_bytes: 16 * 1024,
+        ..Settings::default()
+    };
+    let bound = settings.max_message_bytes();
+    let node = start(settings).await;
+    let (token, _) = node.guest("Big").await;
+    // Under the bound: refused as too large, the connection stays.
+    let (mut client, _) = Client::open(&node, json!({"token": token})).await;
+    let big = "x".repeat(bound - 1024);
+    let refused = client.ask("chat:message", json!({ "text": big })).await;
+    assert_eq!(refused["error"]["code"], json!("PAYLOAD_TOO_LARGE"));
+    let still = client.ask("user:match:cancel", Value::Null).await;
+    assert_eq!(still, json!({"ok": true}));
+    // Over the bound: the server closes the connection instead of reading it.
+    let (mut client, _) = Client::open(&node, json!({"token": token})).await;
+    let huge = "x".repeat(bound + 1024);
+    client
+        .send(format!("42{}", json!(["chat:message", { "text": huge }])))
+        .await;
+    let ended = loop {
+        match tokio::time::timeout(Duration::from_secs(5), client.ws.next()).await {
+            Ok(Some(Ok(Message::Close(_))) | Some(Err(_)) | None) => break true,
+            Ok(Some(Ok(_))) => continue,
+            Err(_) => break false,
+        }
+    };
+    assert!(
+        ended,
+        "a message over {bound} bytes must close the connection"
+    );
+}
