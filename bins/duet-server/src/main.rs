@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::handler::HandlerWithoutStateExt;
+use axum::serve::ListenerExt;
 use clap::Parser;
 use duet_auth::TokenService;
 use duet_core::NodeId;
@@ -120,6 +121,13 @@ async fn serve<A: Adapter>(
         .await
         .map_err(|e| format!("cannot listen on {address}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
+    // Acks and relayed messages are small writes: without TCP_NODELAY, Nagle's algorithm and
+    // the peer's delayed ACK hold each one back up to ~40 ms.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "TCP_NODELAY not set");
+        }
+    });
     let tasks = duet.spawn_tasks();
     tracing::info!(
         address = %local,
