@@ -257,10 +257,12 @@ test('a drained node\u2019s stock socket.io-client (reconnection on) reconnects 
     leaving.sockets.add(sa);
     await new Promise((resolve, reject) => { sa.once('connect', resolve); sa.once('connect_error', reject); });
     const sb = await connect(staying, b.token);
+    const ma = next(sa, 'user:matched');
     const mb = next(sb, 'user:matched');
     await ask(sa, 'user:match');
     await ask(sb, 'user:match');
-    const { roomId } = await mb;
+    // Both first announcements are in before anything waits for the resumed one.
+    const [{ roomId }] = await Promise.all([mb, ma]);
 
     const reasons = [];
     sa.on('disconnect', (reason) => reasons.push(reason));
