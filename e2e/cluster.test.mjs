@@ -127,14 +127,7 @@ test('a node killed with SIGKILL leaves no ghosts: its guests\u2019 partners hea
 test('a node killed and started again at once under the same DUET_NODE_ID ends its old guests\u2019 chats', { skip }, async () => {
   let phoenix = await startServer({ ...shared, DUET_NODE_ID: 'phoenix' });
   try {
-    const a = await newGuest(phoenix);
-    const b = await newGuest(one);
-    const sa = await connect(phoenix, a.token);
-    const sb = await connect(one, b.token);
-    const mb = next(sb, 'user:matched');
-    await ask(sa, 'user:match');
-    await ask(sb, 'user:match');
-    const { roomId } = await mb;
+    const { sb, mb: { roomId } } = await pairUp(phoenix, [], one);
     const ended = next(sb, 'chat:ended', 15000);
     const died = new Promise((resolve) => phoenix.child.once('exit', resolve));
     phoenix.child.kill('SIGKILL');
@@ -156,18 +149,8 @@ test('a node killed and started again at once under the same DUET_NODE_ID ends i
 test('50 cross-node pairs sending bursts without waiting lose nothing and keep order', { skip, timeout: 60_000 }, async () => {
   const pairs = 50;
   const burst = 20;
-  const all = await Promise.all(Array.from({ length: pairs }, async (_, p) => {
-    const a = await newGuest(one);
-    const b = await newGuest(two);
-    const sa = await connect(one, a.token);
-    const sb = await connect(two, b.token);
-    const matched = next(sb, 'user:matched', 10_000);
-    // Distinct interests keep each pair together while all fifty wait at once.
-    await ask(sa, 'user:match', { interests: [`burst${p}`] });
-    await ask(sb, 'user:match', { interests: [`burst${p}`] });
-    await matched;
-    return { sa, sb };
-  }));
+  // Distinct interests keep each pair together while all fifty wait at once.
+  const all = await Promise.all(Array.from({ length: pairs }, (_, p) => pairUp(one, [`burst${p}`], two)));
   const received = all.map(({ sb }) => {
     const seen = [];
     sb.on('chat:message', (m) => seen.push(Number(m.clientId)));

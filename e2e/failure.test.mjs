@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import net from 'node:net';
 import { io } from 'socket.io-client';
-import { startServer, http, newGuest, connect, next, ask, pause } from './harness.mjs';
+import { startServer, http, newGuest, connect, next, ask, pause, pairUp } from './harness.mjs';
 
 const inCi = ['true', '1'].includes(process.env.CI ?? '');
 function hasRedisServer() {
@@ -171,15 +171,7 @@ test('after a Redis restart, cross-node pairs match, chat and signal again withi
   const two = await startServer({ ...shared, DUET_NODE_ID: 'restart-two' });
   /** Ada on node one and Bob on node two: matched, one message each way, an offer relayed. */
   async function crossNodeChat(label) {
-    const a = await newGuest(one);
-    const b = await newGuest(two);
-    const sa = await connect(one, a.token);
-    const sb = await connect(two, b.token);
-    const matchedA = next(sa, 'user:matched', 5000);
-    const matchedB = next(sb, 'user:matched', 5000);
-    await ask(sa, 'user:match');
-    await ask(sb, 'user:match');
-    const [ma, mb] = await Promise.all([matchedA, matchedB]);
+    const { sa, sb, ma, mb } = await pairUp(one, [], two);
     assert.equal(ma.roomId, mb.roomId, `${label}: both sides are told of the pair`);
     const toBob = next(sb, 'chat:message', 5000);
     assert.ok((await ask(sa, 'chat:message', { text: `${label} to Bob` })).ok);
