@@ -63,12 +63,25 @@ impl<T> Inbox<T> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Whether an item of `bytes` would be accepted now. Only the read path pushes events and
+    /// drains only take, so the answer holds until the push (unless the socket ends meanwhile,
+    /// and then the push is refused).
+    pub(crate) fn has_room(&self, bytes: usize) -> bool {
+        let state = self.lock();
+        !state.closed && !self.is_full(&state, bytes)
+    }
+
+    /// Whether `bytes` more would go over a bound; one item always fits in an empty inbox.
+    fn is_full(&self, state: &State<T>, bytes: usize) -> bool {
+        let over = state.queue.len() >= self.max_items
+            || state.bytes.saturating_add(bytes) > self.max_bytes;
+        over && !state.queue.is_empty()
+    }
+
     /// Queues `item`, whose payload is `bytes` long.
     pub(crate) fn push(&self, item: T, bytes: usize) -> Pushed<T> {
         let mut state = self.lock();
-        let full = state.queue.len() >= self.max_items
-            || state.bytes.saturating_add(bytes) > self.max_bytes;
-        if state.closed || (full && !state.queue.is_empty()) {
+        if state.closed || self.is_full(&state, bytes) {
             return Pushed::Refused(item);
         }
         state.queue.push_back((item, bytes));
@@ -155,7 +168,7 @@ mod tests {
         assert!(matches!(inbox.push(3, 1), Pushed::Drain));
         assert!(matches!(inbox.push(4, 1), Pushed::Queued));
         assert!(
-            matches!(inbox.push(5, 1), Pushed::Refused(5)),
+            !inbox.has_room(1) && matches!(inbox.push(5, 1), Pushed::Refused(5)),
             "over the count bound"
         );
         assert_eq!(inbox.len(), 2);
@@ -166,6 +179,7 @@ mod tests {
         let inbox = Inbox::held(10, 100);
         assert!(matches!(inbox.push(1, 1), Pushed::Queued));
         assert!(matches!(inbox.push_last(9), Pushed::Queued));
+        assert!(!inbox.has_room(0), "an ending socket takes nothing more");
         assert!(matches!(inbox.push(2, 1), Pushed::Refused(2)));
         assert!(
             matches!(inbox.push_last(8), Pushed::Refused(8)),

@@ -150,7 +150,13 @@ impl<A: Adapter> FromMessageParts<A> for Admitted<A> {
             .and_then(|Event(name)| EventName::from_name(&name));
         let Ok(reply) = Reply::from_message_parts(socket, value, ack_id);
         let label = name.map_or(names::UNKNOWN_EVENT, EventName::as_str);
-        // The budget comes first: a refused event costs nothing and goes no further.
+        let bytes = packet_bytes(value);
+        // The limits come first, and a refused event costs nothing: a full backlog (or an
+        // ending socket) is refused before the budget is charged.
+        if name.is_some() && !context.inbox.has_room(bytes) {
+            reply.refuse(label, &EventError::rate_limited(BACKLOG_RETRY_MS));
+            return Ok(Self(None));
+        }
         if let Err(wait) = context.duet.event_budget.check(&context.guest) {
             metrics::counter!(names::RATE_LIMITED).increment(1);
             let wait_ms = u64::try_from(wait.as_millis().max(1)).unwrap_or(u64::MAX);
@@ -164,7 +170,6 @@ impl<A: Adapter> FromMessageParts<A> for Admitted<A> {
             }
             return Ok(Self(None));
         };
-        let bytes = packet_bytes(value);
         let payload = TryData::<Loose>::from_message_parts(socket, value, ack_id)
             .ok()
             .and_then(|TryData(payload)| payload.ok());
@@ -377,20 +382,26 @@ impl<A: Adapter> Duet<A> {
         reason: DisconnectReason,
     ) -> Result<(), Failure> {
         let me = context.guest;
-        // Whatever comes next, this guest may be elsewhere now: its pair is no longer
-        // certainly local (a resume here makes it local again).
-        self.forget_local_of(&me);
         let socket_id = context.socket_id.to_string();
-        if !self
+        let unregistered = self
             .stores
             .presence
             .unregister_connection(&me, &socket_id)
-            .await?
-        {
+            .await;
+        if !matches!(unregistered, Ok(false)) {
+            // This socket was the guest's connection (or the store cannot say): its pair is no
+            // longer certainly local. Not when a newer socket replaced it: that one's resume
+            // has just decided where the pair lives.
+            self.forget_local_of(&me);
+        }
+        if !unregistered? {
             // Replaced by a newer socket: that one carries on, nothing ends.
             return Ok(());
         }
-        self.queue.cancel(&me).await?;
+        // A ticket left behind only delays a pairing; the chat must still be held or ended.
+        if let Err(error) = self.queue.cancel(&me).await {
+            Failure::from(error).log("cancel on disconnect", &me);
+        }
         let Some(pair) = self.stores.chats.pair_of(&me).await? else {
             return Ok(());
         };
