@@ -1,10 +1,10 @@
 -- KEYS: conn, node conns, nodes, the previous connection's node conns (or the new one's).
 -- ARGV: json, gid, socket, node, conn_ttl_ms, now_ms, implicit_deadline_ms, node_record_ttl_ms,
--- index_ttl_ms, the previous connection's json as the caller read it ('' for none).
--- Returns {'retry'} when the previous connection changed since it was read, else
--- {'ok', previous json or ''}.
+-- index_ttl_ms, the previous connection's json as the caller expects it ('' for none).
+-- Returns {'retry', current json} when the previous connection is not the one expected (the
+-- caller tries again with its node's key), else {'ok', previous json or ''}.
 local previous = redis.call('GET', KEYS[1]) or ''
-if previous ~= ARGV[10] then return { 'retry' } end
+if previous ~= ARGV[10] then return { 'retry', previous } end
 if previous ~= '' then
   local old = cjson.decode(previous)
   if redis.call('HGET', KEYS[4], ARGV[2]) == old['socketId'] then

@@ -86,14 +86,16 @@ impl PresenceStore for RedisStore {
     ) -> Result<Option<Connection>, StoreError> {
         let json = serde_json::to_string(connection)?;
         let now = self.now();
+        // Most connections replace nothing: expect no previous record, and learn it from the
+        // script's answer when there is one (one round trip in the common case).
+        let mut previous: Option<(String, NodeId)> = None;
         for _ in 0..SCRIPT_RETRIES {
-            let previous = self.stored_connection(&connection.guest_id).await?;
             let call = RegisterConnection {
                 guest: connection.guest_id,
                 node: connection.node_id.clone(),
                 socket_id: connection.socket_id.clone(),
                 json: json.clone(),
-                previous: previous.map(|(json, old)| (json, old.node_id)),
+                previous: previous.clone(),
                 now,
                 implicit_deadline: now.saturating_add(self.config.implicit_node_ttl),
                 connection_ttl: self.config.connection_ttl,
@@ -101,10 +103,19 @@ impl PresenceStore for RedisStore {
                 index_ttl: self.config.index_ttl,
             };
             let reply: Vec<String> = self.call(call).await?;
-            if let [status, replaced] = &reply[..]
-                && status == "ok"
-            {
-                return parse((!replaced.is_empty()).then(|| replaced.clone()));
+            match &reply[..] {
+                [status, replaced] if status == "ok" => {
+                    return parse((!replaced.is_empty()).then(|| replaced.clone()));
+                }
+                [status, current] if status == "retry" => {
+                    previous = match parse::<Connection>(Some(current.clone())).ok().flatten() {
+                        Some(old) => Some((current.clone(), old.node_id)),
+                        // Gone meanwhile: expect nothing again.
+                        None if current.is_empty() => None,
+                        None => return Err(StoreError::Corrupt(format!("connection {current:?}"))),
+                    };
+                }
+                _ => return Err(StoreError::Corrupt(format!("register answered {reply:?}"))),
             }
         }
         Err(contended("registering a connection"))
