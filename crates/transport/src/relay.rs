@@ -57,15 +57,10 @@ impl<A: Adapter> Duet<A> {
         })
     }
 
-    /// Sends `event` to `partner` (local when `chat` is); an event that certainly did not go
-    /// out is an error for its sender, never an `ok`.
-    async fn deliver(
-        &self,
-        partner: &GuestId,
-        chat: &CurrentChat,
-        event: &impl ServerEvent,
-    ) -> Result<(), Failure> {
-        if self.emit_to(partner, event, chat.local).await {
+    /// Sends `event` to the partner of `chat`; an event that certainly did not go out is an
+    /// error for its sender, never an `ok`.
+    async fn deliver(&self, chat: &CurrentChat, event: &impl ServerEvent) -> Result<(), Failure> {
+        if self.emit_to(&chat.partner, event, chat.local).await {
             Ok(())
         } else {
             Err(EventError::partner_unreachable().into())
@@ -107,7 +102,7 @@ impl<A: Adapter> Duet<A> {
         } else {
             let bytes = outgoing.text.as_ref().map_or(0, String::len)
                 + outgoing.file.as_ref().map_or(0, |f| f.size);
-            self.deliver(&chat.partner, &chat, &outgoing).await?;
+            self.deliver(&chat, &outgoing).await?;
             metrics::counter!(names::RELAYED_BYTES, "event" => "chat:message")
                 .increment(bytes as u64);
         }
@@ -138,7 +133,7 @@ impl<A: Adapter> Duet<A> {
                 )
                 .await?;
         } else {
-            self.deliver(&chat.partner, &chat, &cleared).await?;
+            self.deliver(&chat, &cleared).await?;
         }
         Ok(Ack::Done)
     }
@@ -155,7 +150,7 @@ impl<A: Adapter> Duet<A> {
                 from: context.guest,
                 started,
             };
-            self.deliver(&chat.partner, &chat, &typing).await?;
+            self.deliver(&chat, &typing).await?;
         }
         Ok(Ack::Done)
     }
@@ -167,8 +162,6 @@ impl<A: Adapter> Duet<A> {
         signal: Signal,
     ) -> Result<Ack, Failure> {
         let chat = self.current_chat(&context.guest).await?;
-        let partner = duet_signaling::relay_target(context.guest, Some(chat.pair.guests()))
-            .ok_or_else(EventError::not_in_chat)?;
         if !chat.away {
             let relayed = signal.relayed(context.guest);
             let bytes = match &signal {
@@ -176,7 +169,7 @@ impl<A: Adapter> Duet<A> {
                 Signal::IceCandidate(candidate) => candidate.candidate.len(),
                 Signal::Hangup => 0,
             };
-            self.deliver(&partner, &chat, &relayed).await?;
+            self.deliver(&chat, &relayed).await?;
             metrics::counter!(names::RELAYED_BYTES, "event" => signal.kind().event())
                 .increment(bytes as u64);
         }
