@@ -94,8 +94,12 @@ test('two guests are matched, chat, type, clear and signal', async () => {
   const clearedA = next(sa, 'chat:cleared');
   const clearedB = next(sb, 'chat:cleared');
   assert.equal((await ask(sb, 'chat:clear')).ok, true);
-  assert.deepEqual(await clearedA, { roomId: ma.roomId, by: b.guest.id });
-  assert.deepEqual(await clearedB, { roomId: ma.roomId, by: b.guest.id });
+  // Each carries its number in the recipient's log (docs/protocol.md, additions).
+  for (const cleared of [await clearedA, await clearedB]) {
+    const { seq, ...rest } = cleared;
+    assert.deepEqual(rest, { roomId: ma.roomId, by: b.guest.id });
+    assert.ok(Number.isInteger(seq) && seq > 0, `seq ${seq}`);
+  }
 
   await pause(100);
   assert.equal(echoes.length, 0, 'no echo to the sender');

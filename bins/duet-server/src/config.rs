@@ -75,6 +75,14 @@ pub(crate) struct Config {
     #[arg(long, env = "DUET_MAX_FILE_BYTES", default_value_t = 1_048_576)]
     pub(crate) max_file_bytes: u64,
 
+    /// Bytes kept for one direction of a chat (held for an away guest, or kept for a replay).
+    #[arg(long, env = "DUET_HELD_BYTES_PER_CHAT", default_value_t = 8 * 1024 * 1024)]
+    pub(crate) held_bytes_per_chat: u64,
+
+    /// Bytes kept for all chats together, in this node's memory or the shared Redis.
+    #[arg(long, env = "DUET_HELD_BYTES_TOTAL", default_value_t = 256 * 1024 * 1024)]
+    pub(crate) held_bytes_total: u64,
+
     /// Engine.IO ping interval in milliseconds.
     #[arg(long, env = "DUET_PING_INTERVAL_MS", default_value_t = 25_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) ping_interval_ms: u64,
@@ -172,6 +180,8 @@ impl Config {
             rate_limit_window: Duration::from_millis(self.rate_limit_window_ms),
             resume_grace: Duration::from_millis(self.resume_grace_ms),
             max_file_bytes: usize::try_from(self.max_file_bytes).unwrap_or(usize::MAX),
+            held_bytes_per_chat: usize::try_from(self.held_bytes_per_chat).unwrap_or(usize::MAX),
+            held_bytes_total: usize::try_from(self.held_bytes_total).unwrap_or(usize::MAX),
             ping_interval: Duration::from_millis(self.ping_interval_ms),
             ping_timeout: Duration::from_millis(self.ping_timeout_ms),
             ice,

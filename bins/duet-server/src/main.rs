@@ -41,15 +41,20 @@ async fn main() -> ExitCode {
 
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::{Layer, SubscriberExt};
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let colours = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(colours);
-    match format {
-        LogFormat::Pretty => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    let output = tracing_subscriber::fmt::layer().with_ansi(colours);
+    let output = match format {
+        LogFormat::Pretty => output.boxed(),
+        LogFormat::Json => output.json().boxed(),
+    };
+    let registry = tracing_subscriber::registry().with(output.with_filter(filter));
+    // Counts what the Redis adapter drops between nodes, whatever RUST_LOG shows.
+    #[cfg(feature = "redis")]
+    let registry = registry.with(duet_transport::cluster::loss_counter());
+    registry.init();
 }
 
 async fn run(config: Config) -> Result<(), String> {

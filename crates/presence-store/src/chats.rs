@@ -1,4 +1,4 @@
-//! [`ChatStore`]: current pairs, recent partners, away marks and held messages.
+//! [`ChatStore`]: current pairs, recent partners, away marks and what is kept for each guest.
 
 use std::fmt::Debug;
 
@@ -6,11 +6,12 @@ use async_trait::async_trait;
 use duet_core::{GuestId, RoomId, Timestamp};
 
 use crate::error::StoreError;
+use crate::kept::{KeepLimits, Kept, LastSeen, Return};
 use crate::model::Pair;
 
 /// Chats in progress and what they need to survive a dropped connection: the pair of each
-/// guest, the partner each one just left, away marks with their deadline, and the messages
-/// held for an away guest.
+/// guest, the partner each one just left, away marks with their deadline, and each guest's
+/// log of what was sent to it ([`Kept`]).
 ///
 /// Object safe; every method that two nodes could race on is atomic in every backend.
 #[async_trait]
@@ -25,7 +26,7 @@ pub trait ChatStore: Send + Sync + Debug + 'static {
     /// message needs. Backends answer it in a single round trip.
     async fn chat_of(&self, guest: &GuestId) -> Result<Option<(Pair, bool)>, StoreError>;
 
-    /// Ends a pair, records each guest as the other's last partner, forgets what was held for
+    /// Ends a pair, records each guest as the other's last partner, forgets what was kept for
     /// either and their away marks, and returns the pair. Only one caller gets `Some` for a
     /// given room.
     async fn end_pair(&self, room: &RoomId) -> Result<Option<Pair>, StoreError>;
@@ -33,7 +34,8 @@ pub trait ChatStore: Send + Sync + Debug + 'static {
     /// The partner `guest` last parted from, while that memory lasts.
     async fn last_partner(&self, guest: &GuestId) -> Result<Option<GuestId>, StoreError>;
 
-    /// Marks the guest's connection as dropped, its chat held until `until`.
+    /// Marks the guest's connection as dropped, its chat held until `until`; entries for it are
+    /// held from now on.
     async fn set_away(&self, guest: &GuestId, until: Timestamp) -> Result<(), StoreError>;
 
     /// Until when the guest's chat is held, if its connection dropped.
@@ -46,20 +48,37 @@ pub trait ChatStore: Send + Sync + Debug + 'static {
     /// one caller cluster-wide, so one node ends each held chat even if the guest's own node died.
     async fn take_overdue_away(&self, limit: usize) -> Result<Vec<GuestId>, StoreError>;
 
-    /// Holds an opaque message for an away guest, in order; `false` when `capacity` messages
-    /// are held already (the message is not held).
-    async fn hold_message(
+    /// Keeps `entry` (opaque) for `guest`, numbered after the last one; see [`Kept`] for what
+    /// the caller does next. The guest's log is a ring of the recent entries while it is
+    /// connected, and holds everything (refusing beyond `limits`) while it is away.
+    async fn keep(
         &self,
         guest: &GuestId,
-        message: Vec<u8>,
-        capacity: usize,
-    ) -> Result<bool, StoreError>;
+        entry: Vec<u8>,
+        limits: &KeepLimits,
+    ) -> Result<Kept, StoreError>;
 
-    /// Takes every message held for the guest, oldest first.
-    async fn take_held(&self, guest: &GuestId) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Replaces everything kept for `guest` by `marker` (a clear, an end), numbered after the
+    /// last entry; never refused.
+    async fn keep_marker(&self, guest: &GuestId, marker: Vec<u8>) -> Result<Kept, StoreError>;
 
-    /// Drops every message held for the guest.
-    async fn clear_held(&self, guest: &GuestId) -> Result<(), StoreError>;
+    /// The guest is taking over a new socket: until [`come_back`](Self::come_back), entries
+    /// for it are held rather than sent. Returns whether it has anything to come back to (a
+    /// chat, or entries such as the end of one).
+    async fn hold_for_return(&self, guest: &GuestId) -> Result<bool, StoreError>;
+
+    /// The guest is back: its away mark and hold end, at once, and it gets its chat with what
+    /// it has to be sent: the entries after the last one it saw, when `seen` names its current
+    /// chat, else those held. Without a chat it gets every entry left (the end of its chat) and
+    /// its log goes.
+    async fn come_back(
+        &self,
+        guest: &GuestId,
+        seen: Option<LastSeen>,
+    ) -> Result<Return, StoreError>;
+
+    /// Drops everything kept for the guest.
+    async fn forget_kept(&self, guest: &GuestId) -> Result<(), StoreError>;
 
     /// Chats in progress, held ones included (`activeRooms`).
     async fn count_chats(&self) -> Result<u64, StoreError>;

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | [`SessionStore`] | guest sessions with their expiry; implements [`duet_auth::SessionLookup`] |
 //! | [`PresenceStore`] | which node and socket each live guest is connected to; node heartbeats |
-//! | [`ChatStore`] | the current pair of each guest, recent partners, away marks, held messages |
+//! | [`ChatStore`] | the current pair of each guest, recent partners, away marks, the numbered log of what was sent to each guest |
 //!
 //! | backend | when | built |
 //! |---|---|---|
@@ -72,6 +72,7 @@
 
 mod chats;
 mod error;
+mod kept;
 mod memory;
 mod model;
 mod presence;
@@ -83,6 +84,7 @@ mod stores;
 pub use chats::ChatStore;
 pub use duet_core::{NodeId, RoomId};
 pub use error::StoreError;
+pub use kept::{KeepLimits, Kept, KeptEntry, LastSeen, Return};
 pub use memory::{MemoryStore, MemoryStoreConfig};
 pub use model::{
     BackendKind, Connection, DeadNode, ExpiredSession, Pair, PresenceCounts, PresenceStats,

@@ -10,6 +10,7 @@ use duet_core::{Clock, GuestId, NodeId, RoomId, SessionId, SystemClock, Timestam
 
 use crate::chats::ChatStore;
 use crate::error::StoreError;
+use crate::kept::{KeepLimits, Kept, LastSeen, Log, Return};
 use crate::model::{BackendKind, Connection, DeadNode, ExpiredSession, Pair, PresenceCounts};
 use crate::presence::PresenceStore;
 use crate::sessions::SessionStore;
@@ -72,7 +73,9 @@ struct State {
     away: HashMap<GuestId, Timestamp>,
     /// Away marks by deadline, so the overdue ones are found without a scan.
     away_index: BTreeSet<(Timestamp, GuestId)>,
-    held: HashMap<GuestId, Vec<Vec<u8>>>,
+    /// What was sent to each guest ([`Log`]), and the bytes of all of them.
+    logs: HashMap<GuestId, Log>,
+    kept_bytes: usize,
     /// Last-partner entries in the order they expire (the TTL is constant).
     last_partner_expiry: VecDeque<(Timestamp, GuestId)>,
 }
@@ -163,6 +166,12 @@ async fn sweep_forever(shared: Weak<Shared>) {
 }
 
 impl State {
+    fn forget_log(&mut self, guest: &GuestId) {
+        if let Some(mut log) = self.logs.remove(guest) {
+            log.forget_entries(&mut self.kept_bytes);
+        }
+    }
+
     fn sweep(&mut self, now: Timestamp, config: &MemoryStoreConfig) {
         while let Some(&(expiry, id)) = self.expiry_index.first() {
             if expiry > now {
@@ -454,7 +463,7 @@ impl ChatStore for MemoryStore {
             if let Some(until) = state.away.remove(&guest) {
                 state.away_index.remove(&(until, guest));
             }
-            state.held.remove(&guest);
+            state.forget_log(&guest);
         }
         Ok(Some(pair))
     }
@@ -475,6 +484,7 @@ impl ChatStore for MemoryStore {
             state.away_index.remove(&(previous, *guest));
         }
         state.away_index.insert((until, *guest));
+        state.logs.entry(*guest).or_default().hold();
         Ok(())
     }
 
@@ -509,27 +519,81 @@ impl ChatStore for MemoryStore {
         Ok(overdue)
     }
 
-    async fn hold_message(
+    async fn keep(
         &self,
         guest: &GuestId,
-        message: Vec<u8>,
-        capacity: usize,
-    ) -> Result<bool, StoreError> {
+        entry: Vec<u8>,
+        limits: &KeepLimits,
+    ) -> Result<Kept, StoreError> {
         let mut state = self.state()?;
-        let held = state.held.entry(*guest).or_default();
-        if held.len() >= capacity {
-            return Ok(false);
+        let State {
+            logs, kept_bytes, ..
+        } = &mut *state;
+        Ok(logs
+            .entry(*guest)
+            .or_default()
+            .keep(entry, limits, kept_bytes))
+    }
+
+    async fn keep_marker(&self, guest: &GuestId, marker: Vec<u8>) -> Result<Kept, StoreError> {
+        let mut state = self.state()?;
+        let State {
+            logs, kept_bytes, ..
+        } = &mut *state;
+        Ok(logs
+            .entry(*guest)
+            .or_default()
+            .keep_marker(marker, kept_bytes))
+    }
+
+    async fn hold_for_return(&self, guest: &GuestId) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        if state.room_of.contains_key(guest) {
+            state.logs.entry(*guest).or_default().hold();
+            return Ok(true);
         }
-        held.push(message);
-        Ok(true)
+        Ok(state.logs.contains_key(guest))
     }
 
-    async fn take_held(&self, guest: &GuestId) -> Result<Vec<Vec<u8>>, StoreError> {
-        Ok(self.state()?.held.remove(guest).unwrap_or_default())
+    async fn come_back(
+        &self,
+        guest: &GuestId,
+        seen: Option<LastSeen>,
+    ) -> Result<Return, StoreError> {
+        let mut state = self.state()?;
+        let was_away = match state.away.remove(guest) {
+            Some(until) => state.away_index.remove(&(until, *guest)),
+            None => false,
+        };
+        let pair = state
+            .room_of
+            .get(guest)
+            .and_then(|room| state.rooms.get(room))
+            .cloned();
+        let State {
+            logs, kept_bytes, ..
+        } = &mut *state;
+        let entries = match (&pair, logs.remove(guest)) {
+            (_, None) => Vec::new(),
+            (Some(pair), Some(mut log)) => {
+                let after = seen
+                    .filter(|seen| seen.room_id == pair.room_id)
+                    .map(|seen| seen.seq);
+                let entries = log.replay(after);
+                logs.insert(*guest, log);
+                entries
+            }
+            (None, Some(log)) => log.take(kept_bytes),
+        };
+        Ok(Return {
+            pair,
+            was_away,
+            entries,
+        })
     }
 
-    async fn clear_held(&self, guest: &GuestId) -> Result<(), StoreError> {
-        self.state()?.held.remove(guest);
+    async fn forget_kept(&self, guest: &GuestId) -> Result<(), StoreError> {
+        self.state()?.forget_log(guest);
         Ok(())
     }
 

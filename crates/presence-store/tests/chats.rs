@@ -1,4 +1,4 @@
-//! The behaviour suite of pairs, recent partners, away marks and held messages
+//! The behaviour suite of pairs, recent partners, away marks and each guest's log
 //! (`ChatStore`): each scenario runs once against `MemoryStore`
 //! (module `memory`) and once against `RedisStore` on a real Redis server (module `redis`).
 
@@ -64,7 +64,7 @@ async fn last_partners_are_forgotten_after_a_while(f: Fixture) {
     assert_eq!(ok!(f.chats.last_partner(&b)), None);
 }
 
-async fn held_messages_come_back_in_order_and_end_with_the_pair(f: Fixture) {
+async fn away_marks_end_once_when_their_time_is_up(f: Fixture) {
     let a = f.new_session(3600).await.guest.id;
     let b = f.new_session(3600).await.guest.id;
     let pair = Pair::new(a, b, f.now()).with_names("Ada", "Bob");
@@ -79,18 +79,6 @@ async fn held_messages_come_back_in_order_and_end_with_the_pair(f: Fixture) {
     assert_eq!(ok!(f.chats.away_until(&b)), Some(until));
     assert_eq!(ok!(f.chats.chat_of(&a)), Some((pair.clone(), true)));
     assert_eq!(ok!(f.chats.chat_of(&b)), Some((pair.clone(), false)));
-    for i in 0..3u8 {
-        assert!(ok!(f.chats.hold_message(&b, vec![i, 0xff], 3)));
-    }
-    assert!(
-        !ok!(f.chats.hold_message(&b, vec![9], 3)),
-        "a full buffer refuses"
-    );
-    assert_eq!(
-        ok!(f.chats.take_held(&b)),
-        vec![vec![0, 0xff], vec![1, 0xff], vec![2, 0xff]]
-    );
-    assert!(ok!(f.chats.take_held(&b)).is_empty());
     assert!(
         ok!(f.chats.take_overdue_away(10)).is_empty(),
         "the grace is not over"
@@ -104,16 +92,163 @@ async fn held_messages_come_back_in_order_and_end_with_the_pair(f: Fixture) {
     assert_eq!(ok!(f.chats.take_overdue_away(10)), vec![a]);
     assert!(ok!(f.chats.take_overdue_away(10)).is_empty(), "taken once");
     assert_eq!(ok!(f.chats.away_until(&a)), None);
-    let until = f.now().saturating_add(Duration::from_secs(15));
     ok!(f.chats.set_away(&b, until));
-    ok!(f.chats.hold_message(&b, vec![7], 3));
-    ok!(f.chats.clear_held(&b));
-    assert!(ok!(f.chats.take_held(&b)).is_empty());
-    ok!(f.chats.hold_message(&b, vec![8], 3));
     ok!(f.chats.end_pair(&pair.room_id));
     assert_eq!(ok!(f.chats.chat_of(&a)), None);
     assert_eq!(ok!(f.chats.away_until(&b)), None);
-    assert!(ok!(f.chats.take_held(&b)).is_empty());
+}
+
+const LIMITS: KeepLimits = KeepLimits {
+    entries: 3,
+    bytes: 64,
+    total_bytes: 1 << 20,
+};
+
+fn seen(pair: &Pair, seq: u64) -> Option<LastSeen> {
+    Some(LastSeen {
+        room_id: pair.room_id,
+        seq,
+    })
+}
+
+fn seqs(entries: &[KeptEntry]) -> Vec<u64> {
+    entries.iter().map(|kept| kept.seq).collect()
+}
+
+async fn a_log_numbers_what_is_sent_and_replays_what_was_missed(f: Fixture) {
+    let a = f.new_session(3600).await.guest.id;
+    let b = f.new_session(3600).await.guest.id;
+    let pair = Pair::new(a, b, f.now());
+    ok!(f.chats.create_pair(&pair));
+    // Connected: a ring of the most recent three.
+    for i in 1..=5u64 {
+        assert_eq!(
+            ok!(f.chats.keep(&b, vec![i as u8, 0xff], &LIMITS)),
+            Kept::Live(i)
+        );
+    }
+    let back = ok!(f.chats.come_back(&b, seen(&pair, 3)));
+    assert_eq!((back.pair.as_ref(), back.was_away), (Some(&pair), false));
+    assert_eq!(seqs(&back.entries), [4, 5]);
+    assert_eq!(back.entries[0].entry, [4, 0xff]);
+    assert_eq!(
+        seqs(&ok!(f.chats.come_back(&b, seen(&pair, 0))).entries),
+        [3, 4, 5]
+    );
+    assert!(
+        ok!(f.chats.come_back(&b, None)).entries.is_empty(),
+        "nothing was held"
+    );
+    let other_room = Pair::new(a, b, f.now());
+    assert!(
+        ok!(f.chats.come_back(&b, seen(&other_room, 0)))
+            .entries
+            .is_empty(),
+        "what was seen of another chat counts for nothing"
+    );
+
+    // Away: everything is held, beyond the limits the sender is refused.
+    ok!(f
+        .chats
+        .set_away(&b, f.now().saturating_add(Duration::from_secs(15))));
+    for seq in 6..=8 {
+        assert_eq!(
+            ok!(f.chats.keep(&b, b"held".to_vec(), &LIMITS)),
+            Kept::Held(seq)
+        );
+    }
+    assert_eq!(
+        ok!(f.chats.keep(&b, b"more".to_vec(), &LIMITS)),
+        Kept::Refused
+    );
+    let back = ok!(f.chats.come_back(&b, None));
+    assert!(back.was_away);
+    assert_eq!(seqs(&back.entries), [6, 7, 8]);
+    assert_eq!(ok!(f.chats.keep(&b, vec![9], &LIMITS)), Kept::Live(9));
+
+    // A new socket taking over holds as well; a marker replaces what was kept.
+    assert!(ok!(f.chats.hold_for_return(&b)));
+    assert_eq!(ok!(f.chats.keep(&b, vec![0; 40], &LIMITS)), Kept::Held(10));
+    assert_eq!(
+        ok!(f.chats.keep(&b, vec![0; 40], &LIMITS)),
+        Kept::Refused,
+        "80 held bytes exceed 64"
+    );
+    assert_eq!(
+        ok!(f.chats.keep_marker(&b, b"cleared".to_vec())),
+        Kept::Held(11)
+    );
+    let back = ok!(f.chats.come_back(&b, seen(&pair, 7)));
+    assert_eq!(seqs(&back.entries), [11]);
+    assert_eq!(back.entries[0].entry, b"cleared");
+
+    // The end of the chat drops the logs; a marker kept after it is all a returning guest gets.
+    ok!(f.chats.end_pair(&pair.room_id));
+    assert!(!ok!(f.chats.hold_for_return(&a)));
+    assert_eq!(
+        ok!(f.chats.keep_marker(&b, b"ended".to_vec())),
+        Kept::Live(1)
+    );
+    assert!(ok!(f.chats.hold_for_return(&b)), "an end to come back to");
+    let back = ok!(f.chats.come_back(&b, seen(&pair, 40)));
+    assert_eq!((back.pair, seqs(&back.entries)), (None, vec![1]));
+    assert!(
+        ok!(f.chats.come_back(&b, None)).entries.is_empty(),
+        "taken once"
+    );
+    ok!(f.chats.keep_marker(&a, b"ended".to_vec()));
+    ok!(f.chats.forget_kept(&a));
+    assert!(ok!(f.chats.come_back(&a, None)).entries.is_empty());
+}
+
+async fn the_store_wide_byte_limit_holds_across_guests(f: Fixture) {
+    let guests = [
+        f.new_session(3600).await.guest.id,
+        f.new_session(3600).await.guest.id,
+    ];
+    let limits = KeepLimits {
+        entries: 10,
+        bytes: 1000,
+        total_bytes: 250,
+    };
+    let mut pairs = Vec::new();
+    for guest in &guests {
+        let partner = f.new_session(3600).await.guest.id;
+        let pair = Pair::new(*guest, partner, f.now());
+        assert!(ok!(f.chats.create_pair(&pair)));
+        pairs.push(pair);
+        ok!(f
+            .chats
+            .set_away(guest, f.now().saturating_add(Duration::from_secs(15))));
+        assert!(matches!(
+            ok!(f.chats.keep(guest, vec![0; 100], &limits)),
+            Kept::Held(1)
+        ));
+    }
+    assert_eq!(
+        ok!(f.chats.keep(&guests[1], vec![0; 100], &limits)),
+        Kept::Refused
+    );
+    // A connected guest's entries still go out, numbered, without being kept.
+    ok!(f.chats.come_back(&guests[1], None));
+    assert_eq!(
+        ok!(f.chats.keep(&guests[1], vec![0; 100], &limits)),
+        Kept::Unkept(2)
+    );
+    assert_eq!(
+        ok!(f.chats.come_back(&guests[1], seen(&pairs[1], 1))).entries,
+        []
+    );
+    // Room comes back when a log goes.
+    ok!(f.chats.forget_kept(&guests[0]));
+    assert_eq!(
+        ok!(f.chats.keep(&guests[1], vec![0; 100], &limits)),
+        Kept::Live(3)
+    );
+    assert_eq!(
+        seqs(&ok!(f.chats.come_back(&guests[1], seen(&pairs[1], 1))).entries),
+        [3]
+    );
 }
 
 duet_test_support::backend_suite!(
@@ -123,6 +258,8 @@ duet_test_support::backend_suite!(
     a_guest_is_in_at_most_one_pair,
     ending_a_pair_happens_once_and_remembers_partners,
     last_partners_are_forgotten_after_a_while,
-    held_messages_come_back_in_order_and_end_with_the_pair,
+    away_marks_end_once_when_their_time_is_up,
+    a_log_numbers_what_is_sent_and_replays_what_was_missed,
+    the_store_wide_byte_limit_holds_across_guests,
     ]
 );

@@ -119,8 +119,11 @@ pub async fn connect(
         })
         .map_err(ClusterError::Redis)?;
     keep_subscriptions(subscriber.clone());
-    let adapter_config =
-        RedisAdapterConfig::default().with_prefix(format!("{key_prefix}socket.io"));
+    // Every buffer between Redis and the sockets is sized for bursts: socketioxide-redis drops
+    // (and only logs) what overflows its default 1 024-message channels.
+    let adapter_config = RedisAdapterConfig::default()
+        .with_prefix(format!("{key_prefix}socket.io"))
+        .with_stream_buffer(SUBSCRIBER_CAPACITY);
     let adapter = RedisAdapterCtr::new_with_fred_config(subscriber, adapter_config)
         .await
         .map_err(ClusterError::Redis)?;
@@ -140,4 +143,83 @@ pub async fn connect(
         queue: Arc::new(queue),
         adapter,
     })
+}
+
+/// A tracing layer that counts what the Redis adapter dropped between nodes in
+/// [`CLUSTER_DROPPED`](crate::metrics::CLUSTER_DROPPED): socketioxide-redis reports an overflow
+/// of its buffers only as a warning (`... lagged by N`, `... dropped a message`), so this is
+/// where it can be counted. Install it beside the application's own layers, unfiltered by
+/// them:
+///
+/// ```no_run
+/// use tracing_subscriber::layer::SubscriberExt;
+/// use tracing_subscriber::util::SubscriberInitExt;
+///
+/// tracing_subscriber::registry()
+///     .with(tracing_subscriber::fmt::layer())
+///     .with(duet_transport::cluster::loss_counter())
+///     .init();
+/// ```
+pub fn loss_counter() -> LossCounter {
+    LossCounter
+}
+
+/// See [`loss_counter`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LossCounter;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LossCounter {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _context: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let metadata = event.metadata();
+        if *metadata.level() != tracing::Level::WARN
+            || !metadata.target().starts_with("socketioxide_redis")
+        {
+            return;
+        }
+        let mut message = MessageText(String::new());
+        event.record(&mut message);
+        if let Some(lost) = dropped_messages(&message.0) {
+            metrics::counter!(crate::metrics::CLUSTER_DROPPED).increment(lost);
+        }
+    }
+}
+
+/// How many messages a socketioxide-redis warning says were dropped, if it says so.
+fn dropped_messages(warning: &str) -> Option<u64> {
+    if let Some((_, count)) = warning.split_once("lagged by ") {
+        return count.trim().parse().ok();
+    }
+    warning.contains("dropped a message").then_some(1)
+}
+
+struct MessageText(String);
+
+impl tracing::field::Visit for MessageText {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_adapters_drop_warnings_are_read() {
+        assert_eq!(
+            dropped_messages("fred driver pubsub channel lagged by 52"),
+            Some(52)
+        );
+        assert_eq!(
+            dropped_messages("fred driver dropped a message: no available capacity"),
+            Some(1)
+        );
+        assert_eq!(dropped_messages("no handler for channel"), None);
+    }
 }

@@ -1,4 +1,4 @@
-//! [`Held`]: what is kept for a guest whose connection dropped, replayed in order on its return.
+//! [`Held`]: an entry of a guest's log (what was sent to it), replayed in order on its return.
 //!
 //! Stored as JSON (file data in base64) so that any node can replay it.
 
@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::{ChatCleared, ChatEnded, OutgoingFile, OutgoingMessage};
 
-/// How many messages are held for a guest whose connection dropped.
+/// How many entries a guest's log keeps: the messages held while its connection is down, and
+/// the recent ones a reconnecting client may ask for again.
 pub const HELD_MESSAGES: usize = 100;
 
 /// One thing held for an away guest.
@@ -79,6 +80,7 @@ impl HeldMessage {
             file,
             client_id: self.client_id,
             sent_at: self.sent_at,
+            seq: None,
         })
     }
 }
@@ -114,6 +116,7 @@ mod tests {
             }),
             client_id: Some("c".into()),
             sent_at: Timestamp::from_unix_millis(5),
+            seq: Some(3),
         };
         let held = Held::Message(HeldMessage::from(&outgoing));
         let Some(Held::Message(back)) = Held::decode(&held.encode()) else {

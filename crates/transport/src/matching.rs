@@ -6,7 +6,7 @@ use duet_presence_store::Pair;
 use socketioxide::adapter::Adapter;
 
 use crate::event::{Ack, ChatEnded, EndReason, Matched};
-use crate::held::{HELD_MESSAGES, Held};
+use crate::held::Held;
 use crate::metrics as names;
 use crate::node::Duet;
 use crate::reply::{EventError, Failure};
@@ -132,10 +132,10 @@ impl<A: Adapter> Duet<A> {
         if self.stores.presence.connection(&partner).await?.is_some() {
             self.emit_to(&partner, &ended, false).await;
         } else {
-            // One place beyond the held messages: the end always fits.
+            // Found on return, whatever was kept before.
             self.stores
                 .chats
-                .hold_message(&partner, Held::Ended(ended).encode(), HELD_MESSAGES + 1)
+                .keep_marker(&partner, Held::Ended(ended).encode())
                 .await?;
         }
         Ok(())

@@ -71,3 +71,9 @@ pub(crate) fn event_answered(event: &'static str, error: Option<duet_core::Error
     let result = error.map_or("ok", duet_core::ErrorCode::as_str);
     metrics::counter!(EVENTS, "event" => event, "result" => result).increment(1);
 }
+/// `chat:message` / `chat:cleared` sent without a `seq`: the store could not number them (a
+/// pair on this node while the store is unreachable), so they cannot be replayed.
+pub const UNNUMBERED: &str = "duet_events_unnumbered_total";
+/// Messages between nodes that the Redis adapter dropped because a receiving buffer was full
+/// (socketioxide-redis logs them as lagged or dropped; see [`crate::cluster::loss_counter`]).
+pub const CLUSTER_DROPPED: &str = "duet_cluster_messages_dropped_total";

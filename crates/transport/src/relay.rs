@@ -4,14 +4,14 @@
 use std::sync::Arc;
 
 use duet_core::{GuestId, Timestamp};
-use duet_presence_store::Pair;
+use duet_presence_store::{Kept, Pair};
 use duet_signaling::{IceServer, Signal};
 use socketioxide::adapter::Adapter;
 
 use crate::event::{
     Ack, ChatCleared, ChatMessage, OutgoingFile, OutgoingMessage, ServerEvent, Typing,
 };
-use crate::held::{HELD_MESSAGES, Held, HeldMessage};
+use crate::held::{Held, HeldMessage};
 use crate::metrics as names;
 use crate::node::Duet;
 use crate::reply::{EventError, Failure};
@@ -67,7 +67,7 @@ impl<A: Adapter> Duet<A> {
         }
     }
 
-    /// `chat:message`: relayed to the partner, or held while it is away.
+    /// `chat:message`: numbered in the partner's log, then sent, or held while it is away.
     pub(crate) async fn relay_message(
         &self,
         context: &SocketContext<A>,
@@ -75,7 +75,7 @@ impl<A: Adapter> Duet<A> {
     ) -> Result<Ack, Failure> {
         let chat = self.current_chat(&context.guest).await?;
         let sent_at = self.now();
-        let outgoing = OutgoingMessage {
+        let mut outgoing = OutgoingMessage {
             id: uuid::Uuid::new_v4().to_string(),
             room_id: chat.pair.room_id,
             from: context.guest,
@@ -88,53 +88,97 @@ impl<A: Adapter> Duet<A> {
             }),
             client_id: message.client_id,
             sent_at,
+            seq: None,
         };
-        if chat.away {
-            let held = Held::Message(HeldMessage::from(&outgoing)).encode();
-            if !self
-                .stores
-                .chats
-                .hold_message(&chat.partner, held, HELD_MESSAGES)
-                .await?
-            {
-                return Err(EventError::partner_away().into());
-            }
-        } else {
-            let bytes = outgoing.text.as_ref().map_or(0, String::len)
-                + outgoing.file.as_ref().map_or(0, |f| f.size);
-            self.deliver(&chat, &outgoing).await?;
-            metrics::counter!(names::RELAYED_BYTES, "event" => "chat:message")
-                .increment(bytes as u64);
-        }
-        Ok(Ack::Sent {
-            id: outgoing.id,
+        let entry = Held::Message(HeldMessage::from(&outgoing)).encode();
+        let kept = self.keep_for(&chat, entry, false).await?;
+        let ack = Ack::Sent {
+            id: outgoing.id.clone(),
             sent_at,
-        })
+        };
+        match kept {
+            Some(Kept::Held(_)) => return Ok(ack),
+            Some(Kept::Refused) => return Err(EventError::partner_away().into()),
+            Some(Kept::Live(seq) | Kept::Unkept(seq)) => outgoing.seq = Some(seq),
+            None => {}
+        }
+        let bytes = outgoing.text.as_ref().map_or(0, String::len)
+            + outgoing.file.as_ref().map_or(0, |f| f.size);
+        match self.deliver(&chat, &outgoing).await {
+            Ok(()) => {
+                metrics::counter!(names::RELAYED_BYTES, "event" => "chat:message")
+                    .increment(bytes as u64);
+            }
+            // Its partner's connection is going; the message is kept, so it reaches the partner
+            // on its return, as a held one would.
+            Err(_) if matches!(kept, Some(Kept::Live(_))) => {}
+            Err(failure) => return Err(failure),
+        }
+        Ok(ack)
     }
 
-    /// `chat:clear`: both guests see `chat:cleared`; an away partner finds it on return, with
-    /// what was held for it gone.
+    /// Keeps `entry` in the partner's log (a marker replaces what was kept). `None` when the
+    /// store failed but the pair is on this node: the entry goes out unnumbered rather than not
+    /// at all, since both guests are here.
+    async fn keep_for(
+        &self,
+        chat: &CurrentChat,
+        entry: Vec<u8>,
+        marker: bool,
+    ) -> Result<Option<Kept>, Failure> {
+        let chats = &self.stores.chats;
+        let kept = if marker {
+            chats.keep_marker(&chat.partner, entry).await
+        } else {
+            chats
+                .keep(&chat.partner, entry, &self.settings.keep_limits())
+                .await
+        };
+        match kept {
+            Ok(kept) => Ok(Some(kept)),
+            Err(error) if chat.local => {
+                metrics::counter!(names::UNNUMBERED).increment(1);
+                tracing::warn!(%error, "store unreachable; a local pair's event goes out unnumbered");
+                Ok(None)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// `chat:clear`: both guests see `chat:cleared`, and it replaces what each one's log kept;
+    /// an away partner finds it on return, with what was held for it gone.
     pub(crate) async fn clear(&self, context: &SocketContext<A>) -> Result<Ack, Failure> {
         let chat = self.current_chat(&context.guest).await?;
-        let cleared = ChatCleared {
+        let mut cleared = ChatCleared {
             room_id: chat.pair.room_id,
             by: context.guest,
+            seq: None,
         };
-        self.emit_to(&context.guest, &cleared, chat.local).await;
-        if chat.away {
-            self.stores.chats.clear_held(&chat.partner).await?;
-            // One place beyond the held messages: the marker always fits.
-            self.stores
-                .chats
-                .hold_message(
-                    &chat.partner,
-                    Held::Cleared(cleared).encode(),
-                    HELD_MESSAGES + 1,
-                )
-                .await?;
-        } else {
-            self.deliver(&chat, &cleared).await?;
+        let encoded = Held::Cleared(cleared.clone()).encode();
+        let own = match self
+            .stores
+            .chats
+            .keep_marker(&context.guest, encoded.clone())
+            .await
+        {
+            Ok(Kept::Live(seq) | Kept::Unkept(seq) | Kept::Held(seq)) => Some(seq),
+            _ => None,
+        };
+        self.emit_to(
+            &context.guest,
+            &ChatCleared {
+                seq: own,
+                ..cleared.clone()
+            },
+            chat.local,
+        )
+        .await;
+        match self.keep_for(&chat, encoded, true).await? {
+            Some(Kept::Live(seq) | Kept::Unkept(seq)) => cleared.seq = Some(seq),
+            Some(Kept::Held(_) | Kept::Refused) => return Ok(Ack::Done),
+            None => {}
         }
+        self.deliver(&chat, &cleared).await?;
         Ok(Ack::Done)
     }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Weak};
 
 use duet_auth::{AuthError, Authenticated, extract_token};
 use duet_core::{GuestId, SessionId, Timestamp};
-use duet_presence_store::{Connection, DeadNode};
+use duet_presence_store::{Connection, DeadNode, LastSeen};
 use serde_json::Value as Json;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
@@ -18,7 +18,8 @@ use socketioxide::socket::{DisconnectReason, Sid, Socket};
 use socketioxide_core::adapter::DefinedAdapter;
 
 use crate::event::{
-    EndReason, EventName, Matched, PartnerAway, PartnerBack, ServerEvent, SessionReplaced,
+    ChatCleared, EndReason, EventName, Matched, OutgoingMessage, PartnerAway, PartnerBack,
+    ServerEvent, SessionReplaced,
 };
 use crate::held::Held;
 use crate::inbox::{Inbox, Pushed};
@@ -37,6 +38,8 @@ pub(crate) struct SocketContext<A: Adapter> {
     pub(crate) username: String,
     pub(crate) session_expires_at: Timestamp,
     pub(crate) socket_id: Sid,
+    /// What the client says it last received (`auth.lastSeen`), for its resume.
+    last_seen: Option<LastSeen>,
     duet: Arc<Duet<A>>,
     inbox: Inbox<Inbound<A>>,
 }
@@ -222,6 +225,7 @@ impl<A: Adapter> Duet<A> {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .map(|v| v.to_str().map_err(|_| AuthError::Invalid));
+        let last_seen = auth.as_ref().and_then(parse_last_seen);
         let outcome = async {
             let token = extract_token(auth.as_ref(), header.transpose()?)?;
             self.tokens
@@ -247,6 +251,7 @@ impl<A: Adapter> Duet<A> {
             username: session.guest.username.to_string(),
             session_expires_at: session.expires_at(),
             socket_id: socket.id,
+            last_seen,
             inbox: Inbox::held(
                 self.settings.socket_backlog(),
                 // A few full-size messages: a flood of files waits in the client, not here.
@@ -273,6 +278,16 @@ impl<A: Adapter> Duet<A> {
     /// The connect handler: the socket takes over its guest's connection and chat.
     async fn connected(&self, socket: &SocketRef<A>, context: &SocketContext<A>) {
         let socket_id = context.socket_id.to_string();
+        // Before the socket joins its guest's room: until its resume, what its partner sends is
+        // held, so nothing goes only to the socket it replaces, and nothing arrives live ahead
+        // of what is replayed.
+        let resumable = match self.stores.chats.hold_for_return(&context.guest).await {
+            Ok(resumable) => resumable,
+            Err(error) => {
+                tracing::error!(%error, guest_id = %context.guest, "cannot hold a chat for a resume");
+                true
+            }
+        };
         socket.join([user_room(&context.guest), socket_room(&socket_id)]);
         self.local_sockets.fetch_add(1, Ordering::AcqRel);
         metrics::gauge!(names::SOCKETS_CONNECTED).increment(1.0);
@@ -302,6 +317,9 @@ impl<A: Adapter> Duet<A> {
             _ => false,
         };
         tracing::debug!(guest_id = %context.guest, replaced_live, "socket connected");
+        if !resumable {
+            return;
+        }
         if let Err(failure) = self.resume(socket, context, replaced_live).await {
             failure.log("resume", &context.guest);
         }
@@ -324,7 +342,8 @@ impl<A: Adapter> Duet<A> {
         }
     }
 
-    /// A guest in a chat gets `user:matched` again (`resumed`), then what was held for it.
+    /// A guest in a chat gets `user:matched` again (`resumed`), then, in order, what it has to
+    /// be sent: what came after the last entry it saw, or what was held for it.
     async fn resume(
         &self,
         socket: &SocketRef<A>,
@@ -332,30 +351,27 @@ impl<A: Adapter> Duet<A> {
         replaced_live: bool,
     ) -> Result<(), Failure> {
         let me = context.guest;
-        let was_away = self.stores.chats.clear_away(&me).await?;
-        let pair = self.stores.chats.pair_of(&me).await?;
-        let held = if was_away || pair.is_none() {
-            self.stores.chats.take_held(&me).await?
-        } else {
-            Vec::new()
-        };
-        if let Some(pair) = &pair {
+        let back = self.stores.chats.come_back(&me, context.last_seen).await?;
+        if let Some(pair) = &back.pair {
             self.remember_if_local(pair).await;
             let ice = self.ice_servers_until(&me, context.session_expires_at);
             emit_here(socket, &Matched::new(pair, &me, ice, true));
         }
-        for blob in held {
-            match Held::decode(&blob) {
+        for kept in back.entries {
+            let seq = Some(kept.seq);
+            match Held::decode(&kept.entry) {
                 Some(Held::Message(message)) => match message.into_outgoing() {
-                    Some(message) => emit_here(socket, &message),
-                    None => tracing::warn!("unreadable held message dropped"),
+                    Some(message) => emit_here(socket, &OutgoingMessage { seq, ..message }),
+                    None => tracing::warn!("unreadable kept message dropped"),
                 },
-                Some(Held::Cleared(cleared)) => emit_here(socket, &cleared),
+                Some(Held::Cleared(cleared)) => {
+                    emit_here(socket, &ChatCleared { seq, ..cleared });
+                }
                 Some(Held::Ended(ended)) => emit_here(socket, &ended),
-                None => tracing::warn!("unreadable held message dropped"),
+                None => tracing::warn!("unreadable kept entry dropped"),
             }
         }
-        if let (Some(pair), true) = (&pair, was_away && !replaced_live)
+        if let (Some(pair), true) = (&back.pair, back.was_away && !replaced_live)
             && let Some(partner) = pair.partner_of(&me)
         {
             let back = PartnerBack {
@@ -473,7 +489,7 @@ impl<A: Adapter> Duet<A> {
                 self.end_chat(&pair, guest, EndReason::SessionEnded).await?;
             }
             self.queue.cancel(guest).await?;
-            self.stores.chats.clear_held(guest).await?;
+            self.stores.chats.forget_kept(guest).await?;
             Ok::<(), Failure>(())
         };
         if let Err(failure) = outcome.await {
@@ -483,6 +499,16 @@ impl<A: Adapter> Duet<A> {
             tracing::debug!(%error, "sockets of an ended session not disconnected");
         }
     }
+}
+
+/// `auth.lastSeen` (`{"roomId", "seq"}`), when it is well formed; anything else counts as
+/// nothing seen, as for a client that does not send it.
+fn parse_last_seen(auth: &Json) -> Option<LastSeen> {
+    let seen = auth.get("lastSeen")?;
+    Some(LastSeen {
+        room_id: seen.get("roomId")?.as_str()?.parse().ok()?,
+        seq: seen.get("seq")?.as_u64()?,
+    })
 }
 
 /// Emits `event` on this very socket.

@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
+use duet_presence_store::KeepLimits;
 use duet_signaling::IceConfig;
 
 use crate::client_ip::TrustedProxies;
+use crate::held::HELD_MESSAGES;
 use socketioxide::{ParserConfig, SocketIo, SocketIoBuilder, TransportType};
 
 /// Everything a Duet node can be configured with (`DUET_*` in the binary). The defaults are
@@ -45,6 +47,16 @@ pub struct Settings {
     pub ice: IceConfig,
     /// How often ended interest waits are turned into pairs (default 100 ms).
     pub matcher_tick: Duration,
+    /// Bytes kept for one direction of a chat: what waits for an away guest, and the recent
+    /// entries a reconnecting client may ask for again (`DUET_HELD_BYTES_PER_CHAT`, default
+    /// 8 MiB; never less than one largest file). Beyond it an away guest's partner is refused
+    /// with `PARTNER_AWAY`.
+    pub held_bytes_per_chat: usize,
+    /// Bytes kept for every chat together, in this node's memory or in the shared Redis
+    /// (`DUET_HELD_BYTES_TOTAL`, default 256 MiB). Beyond it messages for away guests are
+    /// refused with `PARTNER_AWAY`, and messages for connected guests still go out but are not
+    /// kept for a replay.
+    pub held_bytes_total: usize,
 }
 
 impl Default for Settings {
@@ -64,6 +76,8 @@ impl Default for Settings {
             ping_timeout: Duration::from_secs(60),
             ice: IceConfig::default(),
             matcher_tick: Duration::from_millis(100),
+            held_bytes_per_chat: 8 * 1024 * 1024,
+            held_bytes_total: 256 * 1024 * 1024,
         }
     }
 }
@@ -76,6 +90,18 @@ impl Settings {
         self.max_file_bytes
             .saturating_mul(2)
             .saturating_add(256 * 1024)
+    }
+
+    /// What the store may keep of each guest's log: [`HELD_MESSAGES`] entries and
+    /// [`Settings::held_bytes_per_chat`] (at least one largest file as stored: base64 and a
+    /// little room), within [`Settings::held_bytes_total`].
+    pub fn keep_limits(&self) -> KeepLimits {
+        let largest_entry = self.max_file_bytes.div_ceil(3).saturating_mul(4) + 8 * 1024;
+        KeepLimits {
+            entries: HELD_MESSAGES,
+            bytes: self.held_bytes_per_chat.max(largest_entry),
+            total_bytes: self.held_bytes_total,
+        }
     }
 
     /// Events one socket may have waiting to run: the event budget (all of it may arrive in one

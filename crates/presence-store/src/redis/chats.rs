@@ -2,12 +2,16 @@
 
 use async_trait::async_trait;
 use duet_core::{GuestId, RoomId, Timestamp};
-use fred::prelude::{KeysInterface, SortedSetsInterface, Value};
+use fred::prelude::{SortedSetsInterface, Value};
 
-use super::scripts::{ChatOf, CreatePair, EndPair, Hold, SetAway, TakeHeld, TakeOverdueAway};
+use super::scripts::{
+    ChatOf, ComeBack, CreatePair, EndPair, ForgetKept, HoldForReturn, Keep, KeepMarker, SetAway,
+    TakeOverdueAway,
+};
 use super::{RedisStore, backend, parse};
 use crate::chats::ChatStore;
 use crate::error::StoreError;
+use crate::kept::{KeepLimits, Kept, KeptEntry, LastSeen, Return};
 use crate::model::Pair;
 
 #[async_trait]
@@ -89,6 +93,7 @@ impl ChatStore for RedisStore {
             guest: *guest,
             until,
             index_ttl: self.config.index_ttl,
+            log_ttl: self.config.pair_ttl,
         };
         self.call::<_, Value>(call).await.map(drop)
     }
@@ -121,39 +126,106 @@ impl ChatStore for RedisStore {
         Ok(guests.iter().filter_map(|g| g.parse().ok()).collect())
     }
 
-    async fn hold_message(
+    async fn keep(
         &self,
         guest: &GuestId,
-        message: Vec<u8>,
-        capacity: usize,
-    ) -> Result<bool, StoreError> {
-        let call = Hold {
+        entry: Vec<u8>,
+        limits: &KeepLimits,
+    ) -> Result<Kept, StoreError> {
+        let call = Keep {
             guest: *guest,
-            message,
-            capacity,
+            entry,
+            limits: *limits,
+            ttl: self.config.pair_ttl,
+        };
+        parse_kept(self.call(call).await?)
+    }
+
+    async fn keep_marker(&self, guest: &GuestId, marker: Vec<u8>) -> Result<Kept, StoreError> {
+        let call = KeepMarker {
+            guest: *guest,
+            marker,
+            ttl: self.config.pair_ttl,
+        };
+        parse_kept(self.call(call).await?)
+    }
+
+    async fn hold_for_return(&self, guest: &GuestId) -> Result<bool, StoreError> {
+        let call = HoldForReturn {
+            guest: *guest,
             ttl: self.config.pair_ttl,
         };
         Ok(self.call::<_, i64>(call).await? == 1)
     }
 
-    async fn take_held(&self, guest: &GuestId) -> Result<Vec<Vec<u8>>, StoreError> {
-        let held: Vec<Value> = self.call(TakeHeld { guest: *guest }).await?;
-        Ok(held
-            .into_iter()
-            .filter_map(|value| value.as_bytes().map(<[u8]>::to_vec))
-            .collect())
+    async fn come_back(
+        &self,
+        guest: &GuestId,
+        seen: Option<LastSeen>,
+    ) -> Result<Return, StoreError> {
+        let reply: Vec<Value> = self
+            .call(ComeBack {
+                guest: *guest,
+                seen,
+            })
+            .await?;
+        let mut reply = reply.into_iter();
+        let corrupt = || StoreError::Corrupt("come_back reply".to_owned());
+        let pair = reply
+            .next()
+            .and_then(|v| v.into_string())
+            .ok_or_else(corrupt)?;
+        let was_away = reply
+            .next()
+            .and_then(|v| v.into_string())
+            .ok_or_else(corrupt)?;
+        let pair = match pair.as_str() {
+            "" => None,
+            json => Some(serde_json::from_str(json)?),
+        };
+        let entries = reply
+            .map(|value| value.as_bytes().and_then(parse_entry).ok_or_else(corrupt))
+            .collect::<Result<_, _>>()?;
+        Ok(Return {
+            pair,
+            was_away: was_away == "1",
+            entries,
+        })
     }
 
-    async fn clear_held(&self, guest: &GuestId) -> Result<(), StoreError> {
-        let _: i64 = self
-            .client
-            .del(self.keys.held(guest))
+    async fn forget_kept(&self, guest: &GuestId) -> Result<(), StoreError> {
+        self.call::<_, i64>(ForgetKept { guest: *guest })
             .await
-            .map_err(backend)?;
-        Ok(())
+            .map(drop)
     }
 
     async fn count_chats(&self) -> Result<u64, StoreError> {
         self.count_live(self.keys.rooms()).await
     }
+}
+
+/// `{ 'live' | 'unkept' | 'held' | 'refused', seq }` from the keep scripts.
+fn parse_kept(reply: Vec<Value>) -> Result<Kept, StoreError> {
+    let corrupt = || StoreError::Corrupt(format!("keep reply {reply:?}"));
+    let [outcome, seq] = &reply[..] else {
+        return Err(corrupt());
+    };
+    let seq = seq.as_u64().ok_or_else(corrupt)?;
+    match outcome.as_str().as_deref() {
+        Some("live") => Ok(Kept::Live(seq)),
+        Some("unkept") => Ok(Kept::Unkept(seq)),
+        Some("held") => Ok(Kept::Held(seq)),
+        Some("refused") => Ok(Kept::Refused),
+        _ => Err(corrupt()),
+    }
+}
+
+/// A stored `<seq>|<entry>`.
+fn parse_entry(stored: &[u8]) -> Option<KeptEntry> {
+    let bar = stored.iter().position(|&b| b == b'|')?;
+    let seq = std::str::from_utf8(&stored[..bar]).ok()?.parse().ok()?;
+    Some(KeptEntry {
+        seq,
+        entry: stored[bar + 1..].to_vec(),
+    })
 }

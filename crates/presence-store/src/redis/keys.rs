@@ -13,7 +13,9 @@
 //! | `rooms` | sorted set | room ids by safety-net deadline (ms) |
 //! | `last:<gid>` | string | `<partner>\|<until ms>` |
 //! | `away` | sorted set | away guests by the end of their grace (ms) |
-//! | `held:<gid>` | list | messages held for an away guest |
+//! | `kept:<gid>` | list | `<seq>\|<entry>`: what was sent to the guest, oldest first |
+//! | `kept:<gid>:meta` | hash | the log's last `seq`, its `bytes`, and while held `from`, `hcount`, `hbytes` |
+//! | `kept-bytes` | string | bytes of every log together |
 //!
 //! Every key starts with the configured prefix. On Redis Cluster the prefix must carry a hash
 //! tag (`{duet}:`) so that every key, and so every script, lives in one slot.
@@ -97,8 +99,16 @@ impl Keys {
         self.index("away")
     }
 
-    pub(crate) fn held(&self, guest: &GuestId) -> String {
-        self.key("held", guest)
+    pub(crate) fn log(&self, guest: &GuestId) -> String {
+        self.key("kept", guest)
+    }
+
+    pub(crate) fn log_meta(&self, guest: &GuestId) -> String {
+        format!("{}:meta", self.log(guest))
+    }
+
+    pub(crate) fn kept_bytes(&self) -> String {
+        self.index("kept-bytes")
     }
 }
 

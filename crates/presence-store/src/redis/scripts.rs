@@ -14,9 +14,11 @@ use fred::prelude::Value;
 use fred::types::scripts::Script;
 
 use super::keys::Keys;
+use crate::kept::{KeepLimits, LastSeen};
 
+/// Each script is the concatenation of its files: helpers (`kept.lua`) come first.
 macro_rules! scripts {
-    ($($name:ident => $file:literal),+ $(,)?) => {
+    ($($name:ident => $($file:literal)+),+ $(,)?) => {
         /// Every script, loaded once per store.
         pub(super) struct Scripts {
             $($name: Script,)+
@@ -25,7 +27,9 @@ macro_rules! scripts {
         impl Scripts {
             pub(super) fn load() -> Self {
                 Self {
-                    $($name: Script::from_lua(include_str!(concat!("../../lua/", $file))),)+
+                    $($name: Script::from_lua(concat!(
+                        $(include_str!(concat!("../../lua/", $file)), "\n",)+
+                    )),)+
                 }
             }
         }
@@ -44,11 +48,14 @@ scripts! {
     remove_node => "remove_node.lua",
     presence_counts => "presence_counts.lua",
     create_pair => "create_pair.lua",
-    end_pair => "end_pair.lua",
+    end_pair => "kept.lua" "end_pair.lua",
     chat_of => "chat_of.lua",
-    hold => "hold.lua",
-    take_held => "take_held.lua",
-    set_away => "set_away.lua",
+    keep => "kept.lua" "keep.lua",
+    keep_marker => "kept.lua" "keep_marker.lua",
+    hold_for_return => "kept.lua" "hold_for_return.lua",
+    come_back => "kept.lua" "come_back.lua",
+    forget_kept => "kept.lua" "forget_kept.lua",
+    set_away => "kept.lua" "set_away.lua",
     take_overdue_away => "take_overdue_away.lua",
 }
 
@@ -267,7 +274,8 @@ call!(EndPair => end_pair, |c, keys| [
     keys.room(&c.room), keys.rooms(),
     keys.pair(&c.guests[0]), keys.pair(&c.guests[1]),
     keys.last_partner(&c.guests[0]), keys.last_partner(&c.guests[1]),
-    keys.away(), keys.held(&c.guests[0]), keys.held(&c.guests[1]),
+    keys.away(), keys.log(&c.guests[0]), keys.log(&c.guests[1]),
+    keys.log_meta(&c.guests[0]), keys.log_meta(&c.guests[1]), keys.kept_bytes(),
 ], [
     text(c.room), text(c.guests[0]), text(c.guests[1]),
     text(&c.last_partners[0]), text(&c.last_partners[1]), millis(c.last_partner_ttl),
@@ -278,27 +286,107 @@ pub(super) struct ChatOf {
 }
 call!(ChatOf => chat_of, |c, keys| [keys.pair(&c.guest), keys.away()], [text(c.guest)]);
 
-pub(super) struct Hold {
+/// The three keys of a guest's log, in the order the scripts take them.
+fn log_keys(keys: &Keys, guest: &GuestId) -> [String; 3] {
+    [keys.log(guest), keys.log_meta(guest), keys.kept_bytes()]
+}
+
+pub(super) struct Keep {
     pub(super) guest: GuestId,
-    pub(super) message: Vec<u8>,
-    pub(super) capacity: usize,
+    pub(super) entry: Vec<u8>,
+    pub(super) limits: KeepLimits,
     pub(super) ttl: Duration,
 }
-call!(Hold => hold, |c, keys| [keys.held(&c.guest)],
-    [Value::Bytes(c.message.into()), text(c.capacity), millis(c.ttl)]);
 
-pub(super) struct TakeHeld {
+impl ScriptCall for Keep {
+    fn script(scripts: &Scripts) -> &Script {
+        &scripts.keep
+    }
+    fn keys(&self, keys: &Keys) -> Vec<String> {
+        log_keys(keys, &self.guest).into()
+    }
+    fn args(self) -> Vec<Value> {
+        vec![
+            Value::Bytes(self.entry.into()),
+            text(self.limits.entries),
+            text(self.limits.bytes),
+            text(self.limits.total_bytes),
+            millis(self.ttl),
+        ]
+    }
+}
+
+pub(super) struct KeepMarker {
+    pub(super) guest: GuestId,
+    pub(super) marker: Vec<u8>,
+    pub(super) ttl: Duration,
+}
+
+impl ScriptCall for KeepMarker {
+    fn script(scripts: &Scripts) -> &Script {
+        &scripts.keep_marker
+    }
+    fn keys(&self, keys: &Keys) -> Vec<String> {
+        log_keys(keys, &self.guest).into()
+    }
+    fn args(self) -> Vec<Value> {
+        vec![Value::Bytes(self.marker.into()), millis(self.ttl)]
+    }
+}
+
+pub(super) struct HoldForReturn {
+    pub(super) guest: GuestId,
+    pub(super) ttl: Duration,
+}
+call!(HoldForReturn => hold_for_return,
+    |c, keys| [keys.pair(&c.guest), keys.log(&c.guest), keys.log_meta(&c.guest)],
+    [millis(c.ttl)]);
+
+pub(super) struct ComeBack {
+    pub(super) guest: GuestId,
+    pub(super) seen: Option<LastSeen>,
+}
+
+impl ScriptCall for ComeBack {
+    fn script(scripts: &Scripts) -> &Script {
+        &scripts.come_back
+    }
+    fn keys(&self, keys: &Keys) -> Vec<String> {
+        let [log, meta, total] = log_keys(keys, &self.guest);
+        vec![keys.pair(&self.guest), keys.away(), log, meta, total]
+    }
+    fn args(self) -> Vec<Value> {
+        let (room, seq) = self.seen.map_or_else(Default::default, |seen| {
+            (seen.room_id.to_string(), seen.seq.to_string())
+        });
+        vec![text(self.guest), text(room), text(seq)]
+    }
+}
+
+pub(super) struct ForgetKept {
     pub(super) guest: GuestId,
 }
-call!(TakeHeld => take_held, |c, keys| [keys.held(&c.guest)], []);
+
+impl ScriptCall for ForgetKept {
+    fn script(scripts: &Scripts) -> &Script {
+        &scripts.forget_kept
+    }
+    fn keys(&self, keys: &Keys) -> Vec<String> {
+        log_keys(keys, &self.guest).into()
+    }
+    fn args(self) -> Vec<Value> {
+        Vec::new()
+    }
+}
 
 pub(super) struct SetAway {
     pub(super) guest: GuestId,
     pub(super) until: Timestamp,
     pub(super) index_ttl: Duration,
+    pub(super) log_ttl: Duration,
 }
-call!(SetAway => set_away, |c, keys| [keys.away()],
-    [text(c.guest), at(c.until), millis(c.index_ttl)]);
+call!(SetAway => set_away, |c, keys| [keys.away(), keys.log_meta(&c.guest)],
+    [text(c.guest), at(c.until), millis(c.index_ttl), millis(c.log_ttl)]);
 
 pub(super) struct TakeOverdueAway {
     pub(super) now: Timestamp,

@@ -13,7 +13,8 @@ pub use std::time::Duration;
 
 pub use duet_auth::{Clock, GuestId, ManualClock, Session, Timestamp, Username};
 pub use duet_presence_store::{
-    ChatStore, Connection, NodeId, Pair, PresenceStore, SessionStore, Stores,
+    ChatStore, Connection, KeepLimits, Kept, KeptEntry, LastSeen, NodeId, Pair, PresenceStore,
+    SessionStore, Stores,
 };
 
 pub struct Fixture {

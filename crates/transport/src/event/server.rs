@@ -135,6 +135,9 @@ pub(crate) struct PartnerBack {
 pub(crate) struct ChatCleared {
     pub(crate) room_id: RoomId,
     pub(crate) by: GuestId,
+    /// Its number in the recipient's log (an addition; see [`OutgoingMessage::seq`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) seq: Option<u64>,
 }
 
 /// `chat:typing:start` or `chat:typing:stop`: `{"from"}`.
@@ -170,6 +173,12 @@ pub(crate) struct OutgoingMessage {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) client_id: Option<String>,
     pub(crate) sent_at: Timestamp,
+    /// Its number in the recipient's log: one more than the last `chat:message` or
+    /// `chat:cleared` of this chat it was sent. A reconnecting client names the last it saw
+    /// (`auth.lastSeen`) and is sent what came after. Absent only when the store could not
+    /// number it (a pair on this node while the store is unreachable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) seq: Option<u64>,
 }
 
 /// Serializes a present option as its value, not through `serialize_some`: socketioxide's

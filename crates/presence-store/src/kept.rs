@@ -1,0 +1,255 @@
+//! What a [`ChatStore`](crate::ChatStore) keeps of each direction of a chat so that nothing is
+//! lost across a dropped connection: every entry sent to a guest (a message, or a marker such as
+//! "cleared"), numbered in order, the recent ones kept for a replay.
+//!
+//! Each guest's log has two states. While the guest is connected, entries go out at once and the
+//! log is a ring of the most recent ones (a client that lost some in flight asks for what came
+//! after the last number it saw). From the moment its connection drops, or while it is taking
+//! over a new socket, entries are *held*: they wait for its return, and none of them is trimmed,
+//! so beyond the limits the sender is refused instead.
+
+use std::collections::VecDeque;
+
+use duet_core::RoomId;
+
+use crate::model::Pair;
+
+/// How much a log may keep, given with each entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepLimits {
+    /// Entries kept for one guest.
+    pub entries: usize,
+    /// Bytes kept for one guest.
+    pub bytes: usize,
+    /// Bytes kept for every guest together in this store (one node's memory, or one Redis).
+    pub total_bytes: usize,
+}
+
+/// What became of an entry given to [`ChatStore::keep`](crate::ChatStore::keep).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kept {
+    /// The guest is connected: send the entry now, with this number. It is kept for a replay
+    /// too, so if it cannot be sent it still reaches the guest on its return.
+    Live(u64),
+    /// As [`Kept::Live`], but the store had no room to keep it: if it cannot be sent now, it is
+    /// lost.
+    Unkept(u64),
+    /// The guest is away: the entry, with this number, waits for its return.
+    Held(u64),
+    /// The guest is away and what is held for it reached the limits: the entry was not kept.
+    Refused,
+}
+
+/// One entry of a log with its number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptEntry {
+    /// Its number: 1 for the first entry of a chat, then one more for each.
+    pub seq: u64,
+    /// The opaque entry.
+    pub entry: Vec<u8>,
+}
+
+/// The last entry a reconnecting client saw of its chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastSeen {
+    /// The chat it was in.
+    pub room_id: RoomId,
+    /// The number of the last entry it received.
+    pub seq: u64,
+}
+
+/// What a guest finds on its return ([`ChatStore::come_back`](crate::ChatStore::come_back)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Return {
+    /// Its chat, if it still has one.
+    pub pair: Option<Pair>,
+    /// Whether it had been marked away (its partner is told it is back).
+    pub was_away: bool,
+    /// What it has to be sent, oldest first.
+    pub entries: Vec<KeptEntry>,
+}
+
+/// One guest's log, in memory.
+#[derive(Debug, Default)]
+pub(crate) struct Log {
+    /// The number of the last entry.
+    seq: u64,
+    entries: VecDeque<KeptEntry>,
+    bytes: usize,
+    /// While held: the number of the last entry that went out before.
+    held_from: Option<u64>,
+    held_entries: usize,
+    held_bytes: usize,
+}
+
+impl Log {
+    /// The bytes it keeps (what `total` counts for it).
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Holds what comes from now on (no-op when already held).
+    pub(crate) fn hold(&mut self) {
+        if self.held_from.is_none() {
+            self.held_from = Some(self.seq);
+            self.held_entries = 0;
+            self.held_bytes = 0;
+        }
+    }
+
+    /// Adds `entry` within `limits`; `total` is the store's kept bytes.
+    pub(crate) fn keep(&mut self, entry: Vec<u8>, limits: &KeepLimits, total: &mut usize) -> Kept {
+        let size = entry.len();
+        let seq = self.seq + 1;
+        if self.held_from.is_some() {
+            if self.held_entries >= limits.entries
+                || self.held_bytes + size > limits.bytes
+                || *total + size > limits.total_bytes
+            {
+                return Kept::Refused;
+            }
+            self.held_entries += 1;
+            self.held_bytes += size;
+        } else if *total + size > limits.total_bytes || size > limits.bytes {
+            // It goes out at once; there is no room to keep it for a replay.
+            self.seq = seq;
+            return Kept::Unkept(seq);
+        }
+        self.seq = seq;
+        self.push(KeptEntry { seq, entry }, total);
+        self.trim(limits, total);
+        if self.held_from.is_some() {
+            Kept::Held(seq)
+        } else {
+            Kept::Live(seq)
+        }
+    }
+
+    /// Replaces every entry by `marker` (a clear, an end): it always fits.
+    pub(crate) fn keep_marker(&mut self, marker: Vec<u8>, total: &mut usize) -> Kept {
+        self.forget_entries(total);
+        self.seq += 1;
+        let seq = self.seq;
+        if self.held_from.is_some() {
+            self.held_entries = 1;
+            self.held_bytes = marker.len();
+        }
+        self.push(KeptEntry { seq, entry: marker }, total);
+        if self.held_from.is_some() {
+            Kept::Held(seq)
+        } else {
+            Kept::Live(seq)
+        }
+    }
+
+    /// Ends the hold and returns the entries after `after`, or, without it, those held.
+    pub(crate) fn replay(&mut self, after: Option<u64>) -> Vec<KeptEntry> {
+        let from = after.or(self.held_from);
+        self.held_from = None;
+        self.held_entries = 0;
+        self.held_bytes = 0;
+        let Some(from) = from else {
+            return Vec::new();
+        };
+        self.entries
+            .iter()
+            .filter(|kept| kept.seq > from)
+            .cloned()
+            .collect()
+    }
+
+    /// Every entry, oldest first, leaving the log empty.
+    pub(crate) fn take(mut self, total: &mut usize) -> Vec<KeptEntry> {
+        *total = total.saturating_sub(self.bytes);
+        self.entries.drain(..).collect()
+    }
+
+    /// Drops every entry, giving their bytes back to `total`.
+    pub(crate) fn forget_entries(&mut self, total: &mut usize) {
+        *total = total.saturating_sub(self.bytes);
+        self.entries.clear();
+        self.bytes = 0;
+    }
+
+    fn push(&mut self, kept: KeptEntry, total: &mut usize) {
+        self.bytes += kept.entry.len();
+        *total += kept.entry.len();
+        self.entries.push_back(kept);
+    }
+
+    /// Drops the oldest entries beyond the limits, never one that is held.
+    fn trim(&mut self, limits: &KeepLimits, total: &mut usize) {
+        while self.entries.len() > limits.entries || self.bytes > limits.bytes {
+            let Some(oldest) = self.entries.front() else {
+                break;
+            };
+            if self.held_from.is_some_and(|from| oldest.seq > from) {
+                break;
+            }
+            let size = oldest.entry.len();
+            self.entries.pop_front();
+            self.bytes -= size;
+            *total = total.saturating_sub(size);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: KeepLimits = KeepLimits {
+        entries: 3,
+        bytes: 10,
+        total_bytes: 100,
+    };
+
+    fn seqs(entries: &[KeptEntry]) -> Vec<u64> {
+        entries.iter().map(|kept| kept.seq).collect()
+    }
+
+    #[test]
+    fn a_live_log_is_a_ring_and_a_held_one_refuses() {
+        let mut total = 0;
+        let mut log = Log::default();
+        for _ in 0..5 {
+            log.keep(vec![1, 2], &LIMITS, &mut total);
+        }
+        assert_eq!(seqs(&log.replay(Some(0))), [3, 4, 5]);
+        assert_eq!(total, 6);
+        log.hold();
+        assert_eq!(log.keep(vec![0; 4], &LIMITS, &mut total), Kept::Held(6));
+        assert_eq!(log.keep(vec![0; 4], &LIMITS, &mut total), Kept::Held(7));
+        // 8 bytes held: two more do not fit in 10, and nothing held is trimmed to make room.
+        assert_eq!(log.keep(vec![0; 3], &LIMITS, &mut total), Kept::Refused);
+        assert_eq!(seqs(&log.replay(None)), [6, 7]);
+        assert_eq!(log.keep(vec![0; 3], &LIMITS, &mut total), Kept::Live(8));
+        assert_eq!(total, log.bytes());
+    }
+
+    #[test]
+    fn a_full_store_still_numbers_live_entries_and_refuses_held_ones() {
+        let mut total = 99;
+        let mut log = Log::default();
+        assert_eq!(log.keep(vec![0; 2], &LIMITS, &mut total), Kept::Unkept(1));
+        assert_eq!(total, 99);
+        log.hold();
+        assert_eq!(log.keep(vec![0; 2], &LIMITS, &mut total), Kept::Refused);
+    }
+
+    #[test]
+    fn a_marker_replaces_everything_and_keeps_counting() {
+        let mut total = 0;
+        let mut log = Log::default();
+        log.keep(vec![1], &LIMITS, &mut total);
+        log.hold();
+        log.keep(vec![2], &LIMITS, &mut total);
+        assert_eq!(log.keep_marker(vec![9], &mut total), Kept::Held(3));
+        let replayed = log.replay(None);
+        assert_eq!(seqs(&replayed), [3]);
+        assert_eq!(replayed[0].entry, [9]);
+        assert_eq!(log.take(&mut total).len(), 1);
+        assert_eq!(total, 0);
+    }
+}
