@@ -20,6 +20,8 @@ export async function startServer(env = {}) {
       DUET_PORT: '0',
       DUET_LOG_FORMAT: 'json',
       RUST_LOG: process.env.RUST_LOG ?? 'warn,duet_server=info',
+      // Every test client comes from 127.0.0.1; the per-IP cap has a test of its own.
+      DUET_MAX_PENDING_CONNECTIONS_PER_IP: '100000',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -120,6 +120,15 @@ pub(crate) struct Config {
     #[arg(long, env = "DUET_TRUSTED_PROXIES", default_value = duet_transport::DEFAULT_TRUSTED_PROXIES)]
     pub(crate) trusted_proxies: String,
 
+    /// Longest a client may take to send request headers, and longest an idle HTTP connection
+    /// stays open, in milliseconds.
+    #[arg(long, env = "DUET_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) header_read_timeout_ms: u64,
+
+    /// Connections one IP may hold open that have not carried an authenticated socket.
+    #[arg(long, env = "DUET_MAX_PENDING_CONNECTIONS_PER_IP", default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_pending_connections_per_ip: u64,
+
     /// How long a graceful shutdown may take before the process exits anyway, in milliseconds.
     #[arg(long, env = "DUET_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000)]
     pub(crate) shutdown_timeout_ms: u64,
@@ -186,6 +195,21 @@ impl Config {
             ping_timeout: Duration::from_millis(self.ping_timeout_ms),
             ice,
             ..duet_transport::Settings::default()
+        })
+    }
+
+    /// The HTTP server's limits; the trusted proxies are exempt from the per-IP cap when
+    /// `X-Forwarded-For` is trusted.
+    pub(crate) fn serve_limits(&self) -> Result<duet_transport::serve::ServeLimits, String> {
+        Ok(duet_transport::serve::ServeLimits {
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            pending_per_ip: usize::try_from(self.max_pending_connections_per_ip)
+                .unwrap_or(usize::MAX),
+            proxies: if self.trust_proxy {
+                Some(self.trusted_proxies()?)
+            } else {
+                None
+            },
         })
     }
 

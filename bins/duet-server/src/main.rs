@@ -2,13 +2,11 @@
 
 mod config;
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::handler::HandlerWithoutStateExt;
-use axum::serve::ListenerExt;
 use clap::Parser;
 use duet_auth::TokenService;
 use duet_core::NodeId;
@@ -126,13 +124,7 @@ async fn serve<A: Adapter>(
         .await
         .map_err(|e| format!("cannot listen on {address}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    // Acks and relayed messages are small writes: without TCP_NODELAY, Nagle's algorithm and
-    // the peer's delayed ACK hold each one back up to ~40 ms.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "TCP_NODELAY not set");
-        }
-    });
+    let limits = config.serve_limits()?;
     let tasks = duet.spawn_tasks();
     tracing::info!(
         address = %local,
@@ -154,13 +146,9 @@ async fn serve<A: Adapter>(
             duet.close().await;
         }
     };
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(drain);
+    let server = duet_transport::serve::serve(listener, app, limits, drain);
     let served = tokio::select! {
-        served = server => served.map_err(|e| format!("server failed: {e}")),
+        () = server => Ok(()),
         () = async {
             draining.notified().await;
             tokio::time::sleep(drain_limit).await;

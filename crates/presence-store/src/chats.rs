@@ -77,6 +77,11 @@ pub trait ChatStore: Send + Sync + Debug + 'static {
         seen: Option<LastSeen>,
     ) -> Result<Return, StoreError>;
 
+    /// Entry `seq`, kept as live, could not be sent (the guest's connection was closing): it and
+    /// what follows are held, as if the guest had gone away just before it, so it is sent on the
+    /// guest's return even to a client that names nothing it saw.
+    async fn hold_since(&self, guest: &GuestId, seq: u64) -> Result<(), StoreError>;
+
     /// Drops everything kept for the guest.
     async fn forget_kept(&self, guest: &GuestId) -> Result<(), StoreError>;
 

@@ -98,6 +98,19 @@ impl Log {
         }
     }
 
+    /// Holds from entry `seq` on (it was kept, but could not be sent): as if the guest had gone
+    /// away just before it. No-op when held from before it already.
+    pub(crate) fn hold_since(&mut self, seq: u64) {
+        let since = seq.saturating_sub(1);
+        if self.held_from.is_some_and(|from| from <= since) {
+            return;
+        }
+        self.held_from = Some(since);
+        let held = self.entries.iter().filter(|kept| kept.seq > since);
+        self.held_entries = held.clone().count();
+        self.held_bytes = held.map(|kept| kept.entry.len()).sum();
+    }
+
     /// Adds `entry` within `limits`; `total` is the store's kept bytes.
     pub(crate) fn keep(&mut self, entry: Vec<u8>, limits: &KeepLimits, total: &mut usize) -> Kept {
         let size = entry.len();
@@ -226,6 +239,29 @@ mod tests {
         assert_eq!(seqs(&log.replay(None)), [6, 7]);
         assert_eq!(log.keep(vec![0; 3], &LIMITS, &mut total), Kept::Live(8));
         assert_eq!(total, log.bytes());
+    }
+
+    #[test]
+    fn an_entry_that_could_not_be_sent_starts_the_hold() {
+        let mut total = 0;
+        let mut log = Log::default();
+        for _ in 0..3 {
+            log.keep(vec![1], &LIMITS, &mut total);
+        }
+        log.hold_since(2);
+        log.hold_since(3);
+        assert_eq!(
+            seqs(&log.replay(None)),
+            [2, 3],
+            "held from before 3 already"
+        );
+        log.hold();
+        log.hold_since(3);
+        assert_eq!(
+            seqs(&log.replay(None)),
+            [3],
+            "a hold that began later moves back"
+        );
     }
 
     #[test]

@@ -592,6 +592,13 @@ impl ChatStore for MemoryStore {
         })
     }
 
+    async fn hold_since(&self, guest: &GuestId, seq: u64) -> Result<(), StoreError> {
+        if let Some(log) = self.state()?.logs.get_mut(guest) {
+            log.hold_since(seq);
+        }
+        Ok(())
+    }
+
     async fn forget_kept(&self, guest: &GuestId) -> Result<(), StoreError> {
         self.state()?.forget_log(guest);
         Ok(())

@@ -166,9 +166,15 @@ async fn a_log_numbers_what_is_sent_and_replays_what_was_missed(f: Fixture) {
     assert_eq!(seqs(&back.entries), [6, 7, 8]);
     assert_eq!(ok!(f.chats.keep(&b, vec![9], &LIMITS)), Kept::Live(9));
 
+    // An entry that could not be sent starts the hold, for a client that names nothing.
+    assert_eq!(ok!(f.chats.keep(&b, vec![10], &LIMITS)), Kept::Live(10));
+    ok!(f.chats.hold_since(&b, 10));
+    assert_eq!(ok!(f.chats.keep(&b, vec![11], &LIMITS)), Kept::Held(11));
+    assert_eq!(seqs(&ok!(f.chats.come_back(&b, None)).entries), [10, 11]);
+
     // A new socket taking over holds as well; a marker replaces what was kept.
     assert!(ok!(f.chats.hold_for_return(&b)));
-    assert_eq!(ok!(f.chats.keep(&b, vec![0; 40], &LIMITS)), Kept::Held(10));
+    assert_eq!(ok!(f.chats.keep(&b, vec![0; 40], &LIMITS)), Kept::Held(12));
     assert_eq!(
         ok!(f.chats.keep(&b, vec![0; 40], &LIMITS)),
         Kept::Refused,
@@ -176,10 +182,10 @@ async fn a_log_numbers_what_is_sent_and_replays_what_was_missed(f: Fixture) {
     );
     assert_eq!(
         ok!(f.chats.keep_marker(&b, b"cleared".to_vec())),
-        Kept::Held(11)
+        Kept::Held(13)
     );
     let back = ok!(f.chats.come_back(&b, seen(&pair, 7)));
-    assert_eq!(seqs(&back.entries), [11]);
+    assert_eq!(seqs(&back.entries), [13]);
     assert_eq!(back.entries[0].entry, b"cleared");
 
     // The end of the chat drops the logs; a marker kept after it is all a returning guest gets.

@@ -49,7 +49,8 @@ impl TrustedProxies {
         Ok(Self { networks })
     }
 
-    fn trusts(&self, address: IpAddr) -> bool {
+    /// Whether `address` is one of these proxies.
+    pub fn trusts(&self, address: IpAddr) -> bool {
         let address = address.to_canonical();
         self.networks
             .iter()

@@ -15,6 +15,7 @@ use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::socket::DisconnectReason;
 use socketioxide_core::adapter::DefinedAdapter;
+use socketioxide_core::adapter::errors::{BroadcastError, SocketError};
 use tokio::task::JoinHandle;
 
 use crate::event::ServerEvent;
@@ -34,6 +35,16 @@ const SWEEP_BATCH: usize = 256;
 const DRAIN_WAIT: Duration = Duration::from_secs(5);
 
 /// Room every socket of a guest joins: delivery to a guest, on any node.
+/// Why [`Duet::try_emit_to`] sent nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotSent {
+    /// The guest's socket here is closing: its transport dropped, and its disconnection (with
+    /// the resume grace) is on its way.
+    Closing,
+    /// Anything else: no room in the socket's buffer, or the adapter failed.
+    Failed,
+}
+
 pub(crate) fn user_room(guest: &GuestId) -> String {
     format!("user:{guest}")
 }
@@ -363,13 +374,23 @@ impl<A: Adapter> Duet<A> {
     /// on this node (its pair is local), which skips the adapter.
     ///
     /// Returns `false` when the event certainly did not go out: it could not be serialized, or
-    /// the guest's socket here had no room for it.
+    /// the guest's socket here had no room for it or was closing.
     pub(crate) async fn emit_to(
         &self,
         guest: &GuestId,
         event: &impl ServerEvent,
         local: bool,
     ) -> bool {
+        self.try_emit_to(guest, event, local).await.is_ok()
+    }
+
+    /// [`Duet::emit_to`], telling why an event did not go out.
+    pub(crate) async fn try_emit_to(
+        &self,
+        guest: &GuestId,
+        event: &impl ServerEvent,
+        local: bool,
+    ) -> Result<(), NotSent> {
         let room = user_room(guest);
         let name = event.name();
         let sent = if local {
@@ -377,14 +398,18 @@ impl<A: Adapter> Duet<A> {
         } else {
             self.io.to(room).emit(name, event).await
         };
-        match sent {
-            Ok(()) => true,
-            Err(error) => {
-                metrics::counter!(names::EMITS_FAILED, "event" => name).increment(1);
-                tracing::warn!(%error, event = name, guest_id = %guest, "event not delivered");
-                false
-            }
-        }
+        let Err(error) = sent else {
+            return Ok(());
+        };
+        metrics::counter!(names::EMITS_FAILED, "event" => name).increment(1);
+        tracing::warn!(%error, event = name, guest_id = %guest, "event not delivered");
+        let closing = matches!(&error, BroadcastError::Socket(errors)
+            if errors.iter().all(|e| matches!(e, SocketError::Closed)));
+        Err(if closing {
+            NotSent::Closing
+        } else {
+            NotSent::Failed
+        })
     }
 
     /// The pair of `guest` when both its guests are on this node.

@@ -13,7 +13,7 @@ use crate::event::{
 };
 use crate::held::{Held, HeldMessage};
 use crate::metrics as names;
-use crate::node::Duet;
+use crate::node::{Duet, NotSent};
 use crate::reply::{EventError, Failure};
 use crate::session::SocketContext;
 
@@ -104,15 +104,20 @@ impl<A: Adapter> Duet<A> {
         }
         let bytes = outgoing.text.as_ref().map_or(0, String::len)
             + outgoing.file.as_ref().map_or(0, |f| f.size);
-        match self.deliver(&chat, &outgoing).await {
-            Ok(()) => {
+        match (
+            self.try_emit_to(&chat.partner, &outgoing, chat.local).await,
+            kept,
+        ) {
+            (Ok(()), _) => {
                 metrics::counter!(names::RELAYED_BYTES, "event" => "chat:message")
                     .increment(bytes as u64);
             }
-            // Its partner's connection is going; the message is kept, so it reaches the partner
-            // on its return, as a held one would.
-            Err(_) if matches!(kept, Some(Kept::Live(_))) => {}
-            Err(failure) => return Err(failure),
+            // The partner's connection is going, and the message is kept: held from here on, it
+            // reaches the partner on its return, as a message sent while it was away does.
+            (Err(NotSent::Closing), Some(Kept::Live(seq))) => {
+                self.stores.chats.hold_since(&chat.partner, seq).await?;
+            }
+            (Err(_), _) => return Err(EventError::partner_unreachable().into()),
         }
         Ok(ack)
     }

@@ -27,6 +27,7 @@ use crate::loose::Loose;
 use crate::metrics as names;
 use crate::node::{Duet, socket_room, user_room};
 use crate::reply::{EventError, Failure, Reply};
+use crate::serve::ConnectionSlot;
 
 /// What a refused-for-backlog event is told to wait.
 const BACKLOG_RETRY_MS: u64 = 1000;
@@ -245,6 +246,9 @@ impl<A: Adapter> Duet<A> {
             }
         };
         metrics::counter!(names::HANDSHAKES, "result" => "ok").increment(1);
+        if let Some(slot) = socket.req_parts().extensions.get::<Arc<ConnectionSlot>>() {
+            slot.authenticated();
+        }
         let context = Arc::new(SocketContext {
             guest: session.guest.id,
             session: session.id,

@@ -5,8 +5,8 @@ use duet_core::{GuestId, RoomId, Timestamp};
 use fred::prelude::{SortedSetsInterface, Value};
 
 use super::scripts::{
-    ChatOf, ComeBack, CreatePair, EndPair, ForgetKept, HoldForReturn, Keep, KeepMarker, SetAway,
-    TakeOverdueAway,
+    ChatOf, ComeBack, CreatePair, EndPair, ForgetKept, HoldForReturn, HoldSince, Keep, KeepMarker,
+    SetAway, TakeOverdueAway,
 };
 use super::{RedisStore, backend, parse};
 use crate::chats::ChatStore;
@@ -191,6 +191,15 @@ impl ChatStore for RedisStore {
             was_away: was_away == "1",
             entries,
         })
+    }
+
+    async fn hold_since(&self, guest: &GuestId, seq: u64) -> Result<(), StoreError> {
+        let call = HoldSince {
+            guest: *guest,
+            seq,
+            ttl: self.config.pair_ttl,
+        };
+        self.call::<_, i64>(call).await.map(drop)
     }
 
     async fn forget_kept(&self, guest: &GuestId) -> Result<(), StoreError> {

@@ -55,6 +55,7 @@ scripts! {
     hold_for_return => "kept.lua" "hold_for_return.lua",
     come_back => "kept.lua" "come_back.lua",
     forget_kept => "kept.lua" "forget_kept.lua",
+    hold_since => "kept.lua" "hold_since.lua",
     set_away => "kept.lua" "set_away.lua",
     take_overdue_away => "take_overdue_away.lua",
 }
@@ -362,6 +363,14 @@ impl ScriptCall for ComeBack {
         vec![text(self.guest), text(room), text(seq)]
     }
 }
+
+pub(super) struct HoldSince {
+    pub(super) guest: GuestId,
+    pub(super) seq: u64,
+    pub(super) ttl: Duration,
+}
+call!(HoldSince => hold_since, |c, keys| [keys.log(&c.guest), keys.log_meta(&c.guest)],
+    [text(c.seq), millis(c.ttl)]);
 
 pub(super) struct ForgetKept {
     pub(super) guest: GuestId,

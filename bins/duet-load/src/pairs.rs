@@ -1,0 +1,166 @@
+//! Pairs of guests set up the way a scenario needs them, and what each side of a pair counts.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::client::{Connection, Error, Guest, Incoming, new_guest};
+use crate::delivery::{Received, Sent};
+
+/// One guest of a pair with its connection and what it sent and received.
+pub(crate) struct Side {
+    pub(crate) guest: Guest,
+    pub(crate) address: String,
+    /// `None` while its connection is down.
+    pub(crate) connection: Option<Connection>,
+    pub(crate) room_id: String,
+    /// The highest `seq` received, for `auth.lastSeen`.
+    pub(crate) last_seq: u64,
+    pub(crate) sent: Sent,
+    pub(crate) received: Received,
+    /// `user:matched` with `resumed: true` seen.
+    pub(crate) resumed: u64,
+    /// The chat ended under it (it should not, in these scenarios).
+    pub(crate) ended: bool,
+}
+
+impl Side {
+    /// Sends the next numbered `chat:message`.
+    pub(crate) async fn send_message(&mut self, text: &str) -> Result<(), Error> {
+        let Some(connection) = self.connection.as_mut() else {
+            return Ok(());
+        };
+        let number = self.sent.number();
+        let payload = json!({"text": text, "clientId": number.to_string()});
+        let ack = connection.emit("chat:message", &payload).await?;
+        self.sent.sent(ack, number);
+        Ok(())
+    }
+
+    /// Takes in what the server sent.
+    pub(crate) fn handle(&mut self, incoming: Incoming) {
+        match incoming {
+            Incoming::Ack(id, answer) => {
+                self.sent.acked(id, &answer);
+            }
+            Incoming::Event(name, payload) => self.on_event(&name, &payload),
+        }
+    }
+
+    fn on_event(&mut self, name: &str, payload: &Value) {
+        match name {
+            "chat:message" => {
+                if let Some(number) = payload["clientId"].as_str().and_then(|c| c.parse().ok()) {
+                    self.received.got(number);
+                }
+                if let Some(seq) = payload["seq"].as_u64() {
+                    self.last_seq = self.last_seq.max(seq);
+                }
+            }
+            "chat:cleared" => {
+                if let Some(seq) = payload["seq"].as_u64() {
+                    self.last_seq = self.last_seq.max(seq);
+                }
+            }
+            "user:matched" if payload["resumed"] == true => self.resumed += 1,
+            "chat:ended" => self.ended = true,
+            _ => {}
+        }
+    }
+
+    /// The connection was cut or ended.
+    pub(crate) fn lose_connection(&mut self) {
+        self.sent.connection_lost();
+        if let Some(connection) = self.connection.take() {
+            connection.cut();
+        }
+    }
+
+    /// Connects again, naming the last message seen when `with_last_seen`.
+    pub(crate) async fn reconnect(&mut self, with_last_seen: bool) -> Result<(), Error> {
+        let mut auth = json!({"token": self.guest.token});
+        if with_last_seen {
+            auth["lastSeen"] = json!({"roomId": self.room_id, "seq": self.last_seq});
+        }
+        self.connection = Some(Connection::open(&self.address, &auth).await?);
+        Ok(())
+    }
+}
+
+/// Two guests paired with each other: Ada on `ada_address`, Bob on `bob_address`. They match
+/// on an interest of their own, so pairs set up concurrently never mix.
+pub(crate) async fn pair_up(
+    ada_address: &str,
+    bob_address: &str,
+    interest: &str,
+) -> Result<(Side, Side), Error> {
+    let mut sides = Vec::with_capacity(2);
+    for address in [ada_address, bob_address] {
+        let guest = new_guest(address).await?;
+        let connection = Connection::open_as(address, &guest).await?;
+        sides.push(Side {
+            guest,
+            address: address.to_owned(),
+            connection: Some(connection),
+            room_id: String::new(),
+            last_seq: 0,
+            sent: Sent::default(),
+            received: Received::default(),
+            resumed: 0,
+            ended: false,
+        });
+    }
+    let (Some(mut bob), Some(mut ada)) = (sides.pop(), sides.pop()) else {
+        return Err("two sides".to_owned());
+    };
+    let interests = json!({"interests": [interest]});
+    for side in [&mut ada, &mut bob] {
+        if let Some(connection) = side.connection.as_mut() {
+            connection.emit("user:match", &interests).await?;
+        }
+    }
+    for side in [&mut ada, &mut bob] {
+        if let Some(connection) = side.connection.as_mut() {
+            let matched = connection.wait_for("user:matched").await?;
+            side.room_id = matched["roomId"].as_str().unwrap_or_default().to_owned();
+        }
+    }
+    Ok((ada, bob))
+}
+
+/// Reads both sides until `done` holds or `wait` passes without anything arriving.
+pub(crate) async fn read_until(
+    ada: &mut Side,
+    bob: &mut Side,
+    wait: Duration,
+    done: impl Fn(&Side, &Side) -> bool,
+) {
+    while !done(ada, bob) {
+        let incoming = tokio::select! {
+            incoming = next_of(ada.connection.as_mut()) => incoming.map(|i| (true, i)),
+            incoming = next_of(bob.connection.as_mut()) => incoming.map(|i| (false, i)),
+            () = tokio::time::sleep(wait) => return,
+        };
+        match incoming {
+            Some((true, incoming)) => ada.handle(incoming),
+            Some((false, incoming)) => bob.handle(incoming),
+            None => return,
+        }
+    }
+}
+
+/// The next thing on `connection`, or never when there is none.
+pub(crate) async fn next_of(connection: Option<&mut Connection>) -> Option<Incoming> {
+    match connection {
+        Some(connection) => connection.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether each side received everything its partner was told was delivered or held.
+pub(crate) fn all_in(ada: &Side, bob: &Side) -> bool {
+    ada.sent.waiting() == 0
+        && bob.sent.waiting() == 0
+        && ada.received.count() as u64 >= bob.sent.count()
+        && bob.received.count() as u64 >= ada.sent.count()
+}

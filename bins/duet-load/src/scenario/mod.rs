@@ -1,0 +1,5 @@
+//! The scenarios, one module each.
+
+pub(crate) mod burst;
+pub(crate) mod drops;
+pub(crate) mod relay;

@@ -1,0 +1,235 @@
+//! [`serve`]: an HTTP/1 server for a Duet router that an operator can put in public: a client
+//! must send its request headers in time (slowloris), an idle keep-alive connection is closed,
+//! and one IP may hold only so many connections that have not (yet) carried an authenticated
+//! socket. `axum::serve` has none of these.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower::ServiceExt;
+
+use crate::client_ip::TrustedProxies;
+use crate::metrics as names;
+
+/// The limits [`serve`] enforces.
+#[derive(Debug, Clone)]
+pub struct ServeLimits {
+    /// Longest a client may take to send a request's headers, counted from when the server
+    /// waits for them: a new connection's first request and each later one on a kept-alive
+    /// connection, so it is also how long an idle connection stays open
+    /// (`DUET_HEADER_READ_TIMEOUT_MS`, default 10 s).
+    pub header_read_timeout: Duration,
+    /// Connections one IP may hold open that have not carried an authenticated Socket.IO
+    /// handshake (`DUET_MAX_PENDING_CONNECTIONS_PER_IP`, default 128); more are closed at once.
+    /// Connections from [`ServeLimits::proxies`] are not counted: behind a proxy, the proxy
+    /// sees the clients.
+    pub pending_per_ip: usize,
+    /// Peers exempt from [`ServeLimits::pending_per_ip`] (the trusted proxies when
+    /// `X-Forwarded-For` is trusted; none otherwise).
+    pub proxies: Option<TrustedProxies>,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            pending_per_ip: 128,
+            proxies: None,
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets every open connection finish
+/// (each told to close after its current request; upgraded ones, such as WebSockets, end with
+/// their own protocol). Accepted sockets get `TCP_NODELAY` (acks and relayed messages are small
+/// writes that Nagle's algorithm would hold back up to ~40 ms), and every request carries
+/// `ConnectInfo<SocketAddr>` of its peer.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let pending = Arc::new(PendingConnections::default());
+    let (stop, stopped) = watch::channel(false);
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let exempt = limits
+            .proxies
+            .as_ref()
+            .is_some_and(|proxies| proxies.trusts(peer.ip()));
+        let slot = if exempt {
+            None
+        } else {
+            match pending.claim(peer.ip(), limits.pending_per_ip) {
+                Some(slot) => Some(slot),
+                None => {
+                    metrics::counter!(names::CONNECTIONS_REFUSED).increment(1);
+                    tracing::debug!(%peer, "too many pending connections from one IP");
+                    continue;
+                }
+            }
+        };
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "TCP_NODELAY not set");
+        }
+        let service = app
+            .clone()
+            .map_request(move |mut request: axum::http::Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                if let Some(slot) = &slot {
+                    request.extensions_mut().insert(Arc::clone(slot));
+                }
+                request.map(axum::body::Body::new)
+            });
+        let header_read_timeout = limits.header_read_timeout;
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout);
+            let connection = builder
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+                .with_upgrades();
+            let mut connection = pin!(connection);
+            tokio::select! {
+                served = connection.as_mut() => log_end(peer, served),
+                () = async {
+                    // The guard it returns must not live across the await below.
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                } => {
+                    connection.as_mut().graceful_shutdown();
+                    log_end(peer, connection.await);
+                }
+            }
+        });
+    }
+    drop((listener, stopped));
+    let _ = stop.send(true);
+    // Every connection task holds a receiver: they are all done once none is left.
+    stop.closed().await;
+}
+
+fn log_end(peer: SocketAddr, served: Result<(), hyper::Error>) {
+    if let Err(error) = served {
+        tracing::debug!(%peer, %error, "HTTP connection ended");
+    }
+}
+
+/// Connections per IP that have not carried an authenticated handshake.
+#[derive(Debug, Default)]
+struct PendingConnections {
+    by_ip: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl PendingConnections {
+    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+        // Held only for one map update; nothing panics under it.
+        self.by_ip.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn claim(self: &Arc<Self>, ip: IpAddr, cap: usize) -> Option<Arc<ConnectionSlot>> {
+        let mut counts = self.counts();
+        let count = counts.entry(ip).or_default();
+        if *count >= cap {
+            if *count == 0 {
+                counts.remove(&ip);
+            }
+            return None;
+        }
+        *count += 1;
+        Some(Arc::new(ConnectionSlot {
+            ip,
+            pending: Arc::clone(self),
+            released: AtomicBool::new(false),
+        }))
+    }
+
+    fn release(&self, ip: IpAddr) {
+        let mut counts = self.counts();
+        if let Some(count) = counts.get_mut(&ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&ip);
+            }
+        }
+    }
+}
+
+/// A connection's place among its IP's pending connections, in each of its requests'
+/// extensions; given back when the connection closes or carries an authenticated handshake.
+#[derive(Debug)]
+pub(crate) struct ConnectionSlot {
+    ip: IpAddr,
+    pending: Arc<PendingConnections>,
+    released: AtomicBool,
+}
+
+impl ConnectionSlot {
+    /// The connection carried an authenticated handshake: it no longer counts as pending.
+    pub(crate) fn authenticated(&self) {
+        if !self.released.swap(true, Ordering::AcqRel) {
+            self.pending.release(self.ip);
+        }
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.authenticated();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_capped_per_ip_and_given_back_once() {
+        let pending = Arc::new(PendingConnections::default());
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        let other: IpAddr = [10, 0, 0, 2].into();
+        let first = pending.claim(ip, 2);
+        let second = pending.claim(ip, 2);
+        assert!(first.is_some() && second.is_some());
+        assert!(pending.claim(ip, 2).is_none(), "a third is refused");
+        assert!(pending.claim(other, 2).is_some(), "another IP has its own");
+        if let Some(slot) = &first {
+            slot.authenticated();
+            slot.authenticated();
+        }
+        let third = pending.claim(ip, 2);
+        assert!(third.is_some(), "authenticating gives the place back, once");
+        assert!(pending.claim(ip, 2).is_none());
+        drop((first, second, third));
+        assert!(
+            pending.counts().is_empty(),
+            "closed connections leave nothing behind"
+        );
+    }
+}
