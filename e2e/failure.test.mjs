@@ -202,6 +202,63 @@ test('after a Redis restart, cross-node pairs match, chat and signal again withi
   }
 });
 
+test('Redis that comes back empty loses nothing the nodes know: chats go on, waiting guests are paired', { skip }, async () => {
+  const port = await freePort();
+  let redis = await startRedis(port);
+  const shared = {
+    DUET_REDIS_URL: `redis://127.0.0.1:${port}`,
+    DUET_JWT_SECRET: 'restore-test-secret-restore-test-secret',
+    DUET_SESSION_RATE_LIMIT_PER_MINUTE: '1000',
+    DUET_MATCH_INTEREST_WAIT_MS: '300',
+  };
+  const one = await startServer({ ...shared, DUET_NODE_ID: 'restore-one' });
+  const two = await startServer({ ...shared, DUET_NODE_ID: 'restore-two' });
+  const chats = async (from, to, text) => {
+    const got = next(to, 'chat:message', 5000);
+    const answer = await ask(from, 'chat:message', { text });
+    assert.equal(answer.ok, true, `${text}: ${JSON.stringify(answer)}`);
+    assert.equal((await got).text, text);
+  };
+  try {
+    const cross = await pairUp(one, ['cross'], two);
+    const local = await pairUp(one, ['local']);
+    await chats(cross.sa, cross.sb, 'before');
+    const waiter = await newGuest(one, 'Wanda');
+    const sw = await connect(one, waiter.token);
+    assert.equal((await ask(sw, 'user:match', { interests: ['late'] })).status, 'waiting');
+    // Let each node learn what it will have to write back (they check every few seconds).
+    await pause(5500);
+
+    await stopRedis(redis);
+    redis = await startRedis(port);
+    const restarted = Date.now();
+    await until(async () => (await http(one, 'GET', '/api/stats')).body?.totalUsers >= 5, 5000, 'every connected guest\'s session written back');
+
+    // The chats in progress go on, across nodes too, both ways, with nothing ending.
+    const ended = [];
+    for (const socket of [cross.sa, cross.sb, local.sa, local.sb]) socket.on('chat:ended', (e) => ended.push(e));
+    await chats(cross.sa, cross.sb, 'after, to Bob');
+    await chats(cross.sb, cross.sa, 'after, to Ada');
+    await chats(local.sb, local.sa, 'after, locally');
+    // The waiting guest is still waiting and is paired with a newcomer on the other node.
+    const newcomer = await newGuest(two, 'Nick');
+    const sn = await connect(two, newcomer.token);
+    const matched = next(sw, 'user:matched', 5000);
+    await ask(sn, 'user:match', { interests: ['late'] });
+    assert.deepEqual((await matched).commonInterests, ['late']);
+    assert.ok(Date.now() - restarted < 10_000, `all within ${Date.now() - restarted} ms of the restart`);
+    const stats = (await http(two, 'GET', '/api/stats')).body;
+    assert.equal(stats.onlineUsers, 6, JSON.stringify(stats));
+    assert.equal(stats.activeRooms, 3, JSON.stringify(stats));
+    await pause(200);
+    assert.deepEqual(ended, []);
+  } finally {
+    await one.stop();
+    await two.stop();
+    await stopRedis(redis);
+  }
+});
+
 /**
  * A stand-in for a load balancer: a TCP proxy on a free port that sends each new connection to
  * `backend()` (host:port), which the test changes when a node goes away.

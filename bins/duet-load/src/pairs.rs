@@ -14,7 +14,7 @@ pub(crate) struct Side {
     /// `None` while its connection is down.
     pub(crate) connection: Option<Connection>,
     pub(crate) room_id: String,
-    /// The highest `seq` received, for `auth.lastSeen`.
+    /// The `seq` of the last message received, for `auth.lastSeen`.
     pub(crate) last_seq: u64,
     pub(crate) sent: Sent,
     pub(crate) received: Received,
@@ -54,12 +54,12 @@ impl Side {
                     self.received.got(number);
                 }
                 if let Some(seq) = payload["seq"].as_u64() {
-                    self.last_seq = self.last_seq.max(seq);
+                    self.last_seq = seq;
                 }
             }
             "chat:cleared" => {
                 if let Some(seq) = payload["seq"].as_u64() {
-                    self.last_seq = self.last_seq.max(seq);
+                    self.last_seq = seq;
                 }
             }
             "user:matched" if payload["resumed"] == true => self.resumed += 1,

@@ -22,6 +22,15 @@ pub trait ChatStore: Send + Sync + Debug + 'static {
     /// The guest's current pair.
     async fn pair_of(&self, guest: &GuestId) -> Result<Option<Pair>, StoreError>;
 
+    /// The current pair of each guest, in order: one round trip on Redis.
+    async fn pairs_of(&self, guests: &[GuestId]) -> Result<Vec<Option<Pair>>, StoreError> {
+        let mut pairs = Vec::with_capacity(guests.len());
+        for guest in guests {
+            pairs.push(self.pair_of(guest).await?);
+        }
+        Ok(pairs)
+    }
+
     /// The guest's current pair and whether its partner is away, in one call: what relaying a
     /// message needs. Backends answer it in a single round trip.
     async fn chat_of(&self, guest: &GuestId) -> Result<Option<(Pair, bool)>, StoreError>;

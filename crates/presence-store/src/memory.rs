@@ -310,6 +310,10 @@ impl SessionStore for MemoryStore {
 
 #[async_trait]
 impl PresenceStore for MemoryStore {
+    async fn lost_state(&self, _node: &NodeId) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
     async fn register_connection(
         &self,
         connection: &Connection,

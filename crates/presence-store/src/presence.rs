@@ -52,4 +52,9 @@ pub trait PresenceStore: Send + Sync + Debug + 'static {
 
     /// Guests online, sockets connected and live nodes, across the cluster.
     async fn counts(&self) -> Result<PresenceCounts, StoreError>;
+
+    /// Whether the backend lost what it held since `node` last asked: a Redis that restarted
+    /// empty (it keeps a marker per node, renewed by each call). The first call only takes
+    /// note. A backend that cannot lose its state on its own (memory) always answers `false`.
+    async fn lost_state(&self, node: &NodeId) -> Result<bool, StoreError>;
 }

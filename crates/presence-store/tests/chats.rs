@@ -24,6 +24,12 @@ async fn a_guest_is_in_at_most_one_pair(f: Fixture) {
         Some(winner.clone())
     );
     assert!(!ok!(f.chats.create_pair(&Pair::new(c, c, f.now()))));
+    let loser = if created[0] { c } else { b };
+    assert_eq!(
+        ok!(f.chats.pairs_of(&[winner.responder, loser, a])),
+        vec![Some(winner.clone()), None, Some(winner.clone())]
+    );
+    assert_eq!(ok!(f.chats.pairs_of(&[])), vec![]);
     assert_eq!(ok!(f.stores.stats()).active_rooms, 1);
 }
 

@@ -139,6 +139,26 @@ async fn stats_count_sessions_guests_rooms_sockets_and_nodes(f: Fixture) {
     ok!(f.sessions.ping());
 }
 
+async fn a_store_that_lost_its_state_says_so_once_to_each_node(f: Fixture) {
+    let [one, two] = [NodeId::random(), NodeId::random()];
+    for node in [&one, &two] {
+        assert!(
+            !ok!(f.presence.lost_state(node)),
+            "the first call only takes note"
+        );
+        assert!(!ok!(f.presence.lost_state(node)));
+    }
+    if !f.lose_redis_state() {
+        return;
+    }
+    assert!(ok!(f.presence.lost_state(&one)), "the marker is gone");
+    assert!(!ok!(f.presence.lost_state(&one)), "and renewed");
+    assert!(
+        ok!(f.presence.lost_state(&two)),
+        "each node finds out for itself"
+    );
+}
+
 duet_test_support::backend_suite!(
     memory: memory_fixture,
     redis: redis_fixture,
@@ -148,5 +168,6 @@ duet_test_support::backend_suite!(
     removing_a_node_returns_its_connections,
     a_connection_without_heartbeat_counts_its_node_alive_for_a_while,
     stats_count_sessions_guests_rooms_sockets_and_nodes,
+    a_store_that_lost_its_state_says_so_once_to_each_node,
     ]
 );

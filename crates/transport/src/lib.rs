@@ -70,6 +70,7 @@ mod node;
 mod rate_limit;
 mod relay;
 mod reply;
+mod restore;
 pub mod serve;
 mod session;
 mod settings;

@@ -26,15 +26,19 @@ impl<A: Adapter> Duet<A> {
         }
         let last = self.stores.chats.last_partner(&me).await?;
         let ticket = Ticket::new(me, interests).with_last_partner(last);
-        Ok(match self.queue.enqueue(ticket).await? {
+        Ok(match self.queue.enqueue(ticket.clone()).await? {
             Enqueued::Paired(pairing) => Some(pairing),
-            Enqueued::Waiting | Enqueued::AlreadyWaiting => None,
+            Enqueued::Waiting | Enqueued::AlreadyWaiting => {
+                self.known.waiting(ticket);
+                None
+            }
         })
     }
 
     /// `user:match:cancel`: `{"ok": true}` whether or not the guest was waiting.
     pub(crate) async fn cancel_match(&self, context: &SocketContext<A>) -> Result<Ack, Failure> {
         self.queue.cancel(&context.guest).await?;
+        self.known.forget(&context.guest);
         Ok(Ack::Done)
     }
 
@@ -81,6 +85,11 @@ impl<A: Adapter> Duet<A> {
                 return;
             }
         }
+        for (guest, connection) in [(initiator, &first), (responder, &second)] {
+            if connection.node_id == self.node_id {
+                self.known.paired(guest, &pair);
+            }
+        }
         let local = first.node_id == self.node_id && second.node_id == self.node_id;
         let wait = self.now().duration_since(waited);
         metrics::histogram!(names::MATCH_WAIT_SECONDS).record(wait.as_secs_f64());
@@ -122,6 +131,9 @@ impl<A: Adapter> Duet<A> {
         let Some(pair) = self.stores.chats.end_pair(&pair.room_id).await? else {
             return Ok(());
         };
+        for guest in pair.guests() {
+            self.known.forget(&guest);
+        }
         let Some(partner) = pair.partner_of(by) else {
             return Ok(());
         };

@@ -80,3 +80,6 @@ pub const CLUSTER_DROPPED: &str = "duet_cluster_messages_dropped_total";
 /// TCP connections closed at once because their IP held too many that had not authenticated
 /// (`DUET_MAX_PENDING_CONNECTIONS_PER_IP`).
 pub const CONNECTIONS_REFUSED: &str = "duet_http_connections_refused_total";
+/// Times this node found the shared store empty (a Redis restarted without persistence) and
+/// wrote back what it holds.
+pub const STORE_RESTORES: &str = "duet_store_restores_total";

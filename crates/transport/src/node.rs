@@ -9,7 +9,7 @@ use std::time::Duration;
 use duet_auth::TokenService;
 use duet_core::{GuestId, NodeId, Timestamp};
 use duet_matchmaker::MatchQueue;
-use duet_presence_store::{DeadNode, Pair, PresenceStats, StoreError, Stores};
+use duet_presence_store::{BackendKind, DeadNode, Pair, PresenceStats, StoreError, Stores};
 use metrics_exporter_prometheus::PrometheusHandle;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
@@ -21,10 +21,15 @@ use tokio::task::JoinHandle;
 use crate::event::ServerEvent;
 use crate::metrics as names;
 use crate::rate_limit::KeyedBudget;
+use crate::restore::KnownChats;
 use crate::settings::{Readiness, Settings};
 
 /// How often the upkeep loop runs its sweeps.
 const UPKEEP_TICK: Duration = Duration::from_secs(1);
+/// How often what this node knows of its guests' chats is checked against the store, in
+/// upkeep ticks: a pair formed or ended elsewhere is known here at most this late.
+const KNOWN_CHATS_CHECK_TICKS: u64 = 5;
+
 /// How often waiting guests' tickets are refreshed, in upkeep ticks.
 const TICKET_REFRESH_TICKS: u64 = 3;
 /// How often the budgets forget full buckets, in upkeep ticks.
@@ -93,6 +98,8 @@ pub struct Duet<A: Adapter> {
     /// emitted locally (no Redis round trip), and they keep chatting while Redis is down: no
     /// other node can change such a pair, since every other node needs Redis to do so.
     local_pairs: Mutex<HashMap<GuestId, Arc<Pair>>>,
+    /// What this node knows of its guests' chats, to write back into a store that lost it.
+    pub(crate) known: KnownChats,
 }
 
 impl<A: Adapter> std::fmt::Debug for Duet<A> {
@@ -147,6 +154,7 @@ impl DuetBuilder {
         A: Adapter + DefinedAdapter,
     {
         let settings = self.settings;
+        let stores_are_shared = self.stores.kind() != BackendKind::Memory;
         let duet = Arc::new(Duet {
             event_budget: KeyedBudget::new(settings.rate_limit_max, settings.rate_limit_window),
             session_budget: KeyedBudget::new(settings.sessions_per_minute, Duration::from_secs(60)),
@@ -165,6 +173,7 @@ impl DuetBuilder {
             reported_sockets: AtomicU64::new(0),
             draining: AtomicBool::new(false),
             local_pairs: Mutex::default(),
+            known: KnownChats::new(stores_are_shared),
         });
         let init = crate::session::serve_namespace(&duet, io);
         (duet, init)
@@ -328,6 +337,12 @@ impl<A: Adapter> Duet<A> {
             let guests = crate::session::local_guests(&self.io);
             if let Err(error) = self.queue.refresh(&guests).await {
                 tracing::warn!(%error, "cannot refresh tickets");
+            }
+        }
+        if self.known.enabled() {
+            self.restore_if_lost().await;
+            if tick.is_multiple_of(KNOWN_CHATS_CHECK_TICKS) {
+                self.check_known_chats().await;
             }
         }
         if tick.is_multiple_of(BUDGET_PRUNE_TICKS) {

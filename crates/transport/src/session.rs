@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
-use duet_auth::{AuthError, Authenticated, extract_token};
+use duet_auth::{AuthError, Authenticated, Session, extract_token};
 use duet_core::{GuestId, SessionId, Timestamp};
 use duet_presence_store::{Connection, DeadNode, LastSeen};
 use serde_json::Value as Json;
@@ -39,6 +39,8 @@ pub(crate) struct SocketContext<A: Adapter> {
     pub(crate) username: String,
     pub(crate) session_expires_at: Timestamp,
     pub(crate) socket_id: Sid,
+    /// The session as the handshake found it, to write back into a store that lost it.
+    pub(crate) session_record: Session,
     /// What the client says it last received (`auth.lastSeen`), for its resume.
     last_seen: Option<LastSeen>,
     duet: Arc<Duet<A>>,
@@ -111,10 +113,18 @@ pub(crate) async fn end_socket<A: Adapter>(socket: &Socket<A>, reason: Disconnec
 
 /// Guests with a socket on this node.
 pub(crate) fn local_guests<A: Adapter>(io: &SocketIo<A>) -> Vec<GuestId> {
+    local_contexts(io)
+        .iter()
+        .map(|context| context.guest)
+        .collect()
+}
+
+/// The contexts of this node's sockets.
+pub(crate) fn local_contexts<A: Adapter>(io: &SocketIo<A>) -> Vec<Arc<SocketContext<A>>> {
     io.local()
         .sockets()
         .iter()
-        .filter_map(|socket| context_of(socket).map(|context| context.guest))
+        .filter_map(|socket| context_of(socket))
         .collect()
 }
 
@@ -255,6 +265,7 @@ impl<A: Adapter> Duet<A> {
             username: session.guest.username.to_string(),
             session_expires_at: session.expires_at(),
             socket_id: socket.id,
+            session_record: session.clone(),
             last_seen,
             inbox: Inbox::held(
                 self.settings.socket_backlog(),
@@ -357,6 +368,7 @@ impl<A: Adapter> Duet<A> {
         let me = context.guest;
         let back = self.stores.chats.come_back(&me, context.last_seen).await?;
         if let Some(pair) = &back.pair {
+            self.known.paired(me, pair);
             self.remember_if_local(pair).await;
             let ice = self.ice_servers_until(&me, context.session_expires_at);
             emit_here(socket, &Matched::new(pair, &me, ice, true));
@@ -418,6 +430,7 @@ impl<A: Adapter> Duet<A> {
             // Replaced by a newer socket: that one carries on, nothing ends.
             return Ok(());
         }
+        self.known.forget(&me);
         // A ticket left behind only delays a pairing; the chat must still be held or ended.
         if let Err(error) = self.queue.cancel(&me).await {
             Failure::from(error).log("cancel on disconnect", &me);
@@ -487,6 +500,7 @@ impl<A: Adapter> Duet<A> {
     /// A session ended (deleted or expired): its chat ends with `session_ended`, its ticket and
     /// held messages go, and its sockets are disconnected wherever they are.
     pub async fn session_ended(&self, guest: &GuestId) {
+        self.known.forget(guest);
         let outcome = async {
             if let Some(pair) = self.stores.chats.pair_of(guest).await? {
                 self.stores.chats.clear_away(guest).await?;

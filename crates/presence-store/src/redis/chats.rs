@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use duet_core::{GuestId, RoomId, Timestamp};
-use fred::prelude::{SortedSetsInterface, Value};
+use fred::prelude::{KeysInterface, SortedSetsInterface, Value};
 
 use super::scripts::{
     ChatOf, ComeBack, CreatePair, EndPair, ForgetKept, HoldForReturn, HoldSince, Keep, KeepMarker,
@@ -33,6 +33,15 @@ impl ChatStore for RedisStore {
     async fn pair_of(&self, guest: &GuestId) -> Result<Option<Pair>, StoreError> {
         let json = self.get(self.keys.pair(guest)).await?;
         parse(json)
+    }
+
+    async fn pairs_of(&self, guests: &[GuestId]) -> Result<Vec<Option<Pair>>, StoreError> {
+        if guests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = guests.iter().map(|guest| self.keys.pair(guest)).collect();
+        let values: Vec<Option<String>> = self.client.mget(keys).await.map_err(backend)?;
+        values.into_iter().map(parse).collect()
     }
 
     async fn chat_of(&self, guest: &GuestId) -> Result<Option<(Pair, bool)>, StoreError> {

@@ -16,6 +16,7 @@
 //! | `kept:<gid>` | list | `<seq>\|<entry>`: what was sent to the guest, oldest first |
 //! | `kept:<gid>:meta` | hash | the log's last `seq`, its `bytes`, and while held `from`, `hcount`, `hbytes` |
 //! | `kept-bytes` | string | bytes of every log together |
+//! | `marker:<node>` | string | renewed by its node each second: when it is missing, Redis lost its data |
 //!
 //! Every key starts with the configured prefix. On Redis Cluster the prefix must carry a hash
 //! tag (`{duet}:`) so that every key, and so every script, lives in one slot.
@@ -105,6 +106,10 @@ impl Keys {
 
     pub(crate) fn log_meta(&self, guest: &GuestId) -> String {
         format!("{}:meta", self.log(guest))
+    }
+
+    pub(crate) fn marker(&self, node: &NodeId) -> String {
+        self.key("marker", node)
     }
 
     pub(crate) fn kept_bytes(&self) -> String {

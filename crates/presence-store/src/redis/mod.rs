@@ -80,6 +80,10 @@ pub struct RedisStore {
     keys: Keys,
     clock: Arc<dyn Clock>,
     scripts: Arc<Scripts>,
+    /// The nodes whose marker this store has set or seen (see [`PresenceStore::lost_state`]).
+    ///
+    /// [`PresenceStore::lost_state`]: crate::PresenceStore::lost_state
+    markers_seen: Arc<std::sync::Mutex<std::collections::HashSet<duet_core::NodeId>>>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -116,6 +120,7 @@ impl RedisStore {
             config: Arc::new(config),
             clock,
             scripts: Arc::new(Scripts::load()),
+            markers_seen: Arc::default(),
         })
     }
 

@@ -7,8 +7,8 @@ use duet_core::{GuestId, NodeId, Timestamp};
 use fred::prelude::{HashesInterface, SortedSetsInterface, Value};
 
 use super::scripts::{
-    ConnectionOf, Heartbeat, PresenceCounts as CountsCall, RegisterConnection, RemoveNode,
-    UnregisterConnection,
+    ConnectionOf, Heartbeat, Instance, PresenceCounts as CountsCall, RegisterConnection,
+    RemoveNode, UnregisterConnection,
 };
 use super::{RedisStore, SCRIPT_RETRIES, backend, contended, parse};
 use crate::error::StoreError;
@@ -228,5 +228,20 @@ impl PresenceStore for RedisStore {
             connected_sockets,
             live_nodes: nodes,
         })
+    }
+
+    async fn lost_state(&self, node: &NodeId) -> Result<bool, StoreError> {
+        let call = Instance {
+            node: node.clone(),
+            ttl: self.config.index_ttl,
+        };
+        let missing = self.call::<_, i64>(call).await? == 1;
+        // A poisoned set only means a panic elsewhere mid-insert; its contents still hold.
+        let seen_before = !self
+            .markers_seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(node.clone());
+        Ok(missing && seen_before)
     }
 }

@@ -47,6 +47,7 @@ scripts! {
     heartbeat => "heartbeat.lua",
     remove_node => "remove_node.lua",
     presence_counts => "presence_counts.lua",
+    instance => "instance.lua",
     create_pair => "create_pair.lua",
     end_pair => "kept.lua" "end_pair.lua",
     chat_of => "chat_of.lua",
@@ -252,6 +253,12 @@ impl ScriptCall for PresenceCounts {
         Vec::new()
     }
 }
+
+pub(super) struct Instance {
+    pub(super) node: NodeId,
+    pub(super) ttl: Duration,
+}
+call!(Instance => instance, |c, keys| [keys.marker(&c.node)], [millis(c.ttl)]);
 
 pub(super) struct CreatePair {
     pub(super) room: RoomId,

@@ -42,6 +42,17 @@ impl Fixture {
         session
     }
 
+    /// Empties the Redis store as a Redis restarted without persistence would; `false` (and
+    /// nothing done) for the memory store.
+    pub fn lose_redis_state(&self) -> bool {
+        let Some(keys) = &self._redis_keys else {
+            return false;
+        };
+        duet_test_support::remove_redis_keys(keys.url(), keys.prefix())
+            .unwrap_or_else(|e| panic!("cannot empty Redis: {e}"));
+        true
+    }
+
     pub fn connection(&self, guest: GuestId, node: &NodeId, socket: &str) -> Connection {
         Connection {
             guest_id: guest,
