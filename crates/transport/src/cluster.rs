@@ -211,6 +211,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_layer_counts_what_the_adapter_says_it_dropped() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let subscriber = tracing_subscriber::registry().with(loss_counter());
+        metrics::with_local_recorder(&recorder, || {
+            tracing::subscriber::with_default(subscriber, || {
+                // What socketioxide-redis logs, from where it logs it.
+                tracing::warn!(target: "socketioxide_redis::drivers::fred", "fred driver pubsub channel lagged by {}", 7);
+                tracing::warn!(target: "socketioxide_redis::drivers::fred", "fred driver dropped a message: {}", "no capacity");
+                tracing::warn!(target: "socketioxide_redis::drivers::fred", "no handler for channel");
+                tracing::warn!(target: "duet_transport", "lagged by 100");
+                tracing::info!(target: "socketioxide_redis::drivers::fred", "lagged by 100");
+            });
+        });
+        let rendered = handle.render();
+        assert!(
+            rendered.contains(&format!("{} 8", crate::metrics::CLUSTER_DROPPED)),
+            "{rendered}"
+        );
+    }
+
+    #[test]
     fn the_adapters_drop_warnings_are_read() {
         assert_eq!(
             dropped_messages("fred driver pubsub channel lagged by 52"),
