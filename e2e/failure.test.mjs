@@ -61,6 +61,34 @@ async function until(predicate, ms, what) {
   throw new Error(`not within ${ms} ms: ${what}`);
 }
 
+/**
+ * A throwaway Redis on a free port and two nodes on it, named `names`, with `env` beside the
+ * shared settings. `restartRedis()` kills Redis and starts it again empty on the same port;
+ * `stop()` ends the nodes and Redis.
+ */
+async function twoNodesOnThrowawayRedis(names, env = {}) {
+  const port = await freePort();
+  let redis = await startRedis(port);
+  const shared = {
+    DUET_REDIS_URL: `redis://127.0.0.1:${port}`,
+    DUET_JWT_SECRET: `${names.join('-')}-secret-for-the-failure-suite`,
+    DUET_SESSION_RATE_LIMIT_PER_MINUTE: '1000',
+    ...env,
+  };
+  const nodes = await Promise.all(names.map((name) => startServer({ ...shared, DUET_NODE_ID: name })));
+  return {
+    nodes,
+    async restartRedis() {
+      await stopRedis(redis);
+      redis = await startRedis(port);
+    },
+    async stop() {
+      for (const node of nodes) await node.stop();
+      await stopRedis(redis);
+    },
+  };
+}
+
 test('a Redis outage: local pairs keep chatting, the rest fails fast, and all recovers', { skip }, async () => {
   const port = await freePort();
   let redis = await startRedis(port);
@@ -116,16 +144,8 @@ test('a Redis outage: local pairs keep chatting, the rest fails fast, and all re
 });
 
 test('SIGTERM drains a node: its guests resume on another node, and it exits 0', { skip }, async () => {
-  const port = await freePort();
-  const redis = await startRedis(port);
-  const shared = {
-    DUET_REDIS_URL: `redis://127.0.0.1:${port}`,
-    DUET_JWT_SECRET: 'drain-test-secret-drain-test-secret!!',
-    DUET_RESUME_GRACE_MS: '5000',
-    DUET_SHUTDOWN_TIMEOUT_MS: '5000',
-  };
-  const leaving = await startServer({ ...shared, DUET_NODE_ID: 'leaving' });
-  const staying = await startServer({ ...shared, DUET_NODE_ID: 'staying' });
+  const cluster = await twoNodesOnThrowawayRedis(['leaving', 'staying'], { DUET_RESUME_GRACE_MS: '5000', DUET_SHUTDOWN_TIMEOUT_MS: '5000' });
+  const [leaving, staying] = cluster.nodes;
   try {
     const a = await newGuest(leaving);
     const b = await newGuest(staying);
@@ -153,22 +173,13 @@ test('SIGTERM drains a node: its guests resume on another node, and it exits 0',
     again.disconnect();
     sb.disconnect();
   } finally {
-    await leaving.stop();
-    await staying.stop();
-    await stopRedis(redis);
+    await cluster.stop();
   }
 });
 
 test('after a Redis restart, cross-node pairs match, chat and signal again within 5 s', { skip }, async () => {
-  const port = await freePort();
-  let redis = await startRedis(port);
-  const shared = {
-    DUET_REDIS_URL: `redis://127.0.0.1:${port}`,
-    DUET_JWT_SECRET: 'restart-test-secret-restart-test-secret',
-    DUET_SESSION_RATE_LIMIT_PER_MINUTE: '1000',
-  };
-  const one = await startServer({ ...shared, DUET_NODE_ID: 'restart-one' });
-  const two = await startServer({ ...shared, DUET_NODE_ID: 'restart-two' });
+  const cluster = await twoNodesOnThrowawayRedis(['restart-one', 'restart-two']);
+  const [one, two] = cluster.nodes;
   /** Ada on node one and Bob on node two: matched, one message each way, an offer relayed. */
   async function crossNodeChat(label) {
     const { sa, sb, ma, mb } = await pairUp(one, [], two);
@@ -187,8 +198,7 @@ test('after a Redis restart, cross-node pairs match, chat and signal again withi
   }
   try {
     await crossNodeChat('before');
-    await stopRedis(redis);
-    redis = await startRedis(port);
+    await cluster.restartRedis();
     const restarted = Date.now();
     for (const node of [one, two]) {
       await until(async () => (await http(node, 'GET', '/ready')).status === 200, 5000, '/ready back to 200');
@@ -196,23 +206,13 @@ test('after a Redis restart, cross-node pairs match, chat and signal again withi
     await crossNodeChat('after');
     assert.ok(Date.now() - restarted < 5000, `working again ${Date.now() - restarted} ms after the restart`);
   } finally {
-    await one.stop();
-    await two.stop();
-    await stopRedis(redis);
+    await cluster.stop();
   }
 });
 
 test('Redis that comes back empty loses nothing the nodes know: chats go on, waiting guests are paired', { skip }, async () => {
-  const port = await freePort();
-  let redis = await startRedis(port);
-  const shared = {
-    DUET_REDIS_URL: `redis://127.0.0.1:${port}`,
-    DUET_JWT_SECRET: 'restore-test-secret-restore-test-secret',
-    DUET_SESSION_RATE_LIMIT_PER_MINUTE: '1000',
-    DUET_MATCH_INTEREST_WAIT_MS: '300',
-  };
-  const one = await startServer({ ...shared, DUET_NODE_ID: 'restore-one' });
-  const two = await startServer({ ...shared, DUET_NODE_ID: 'restore-two' });
+  const cluster = await twoNodesOnThrowawayRedis(['restore-one', 'restore-two'], { DUET_MATCH_INTEREST_WAIT_MS: '300' });
+  const [one, two] = cluster.nodes;
   const chats = async (from, to, text) => {
     const got = next(to, 'chat:message', 5000);
     const answer = await ask(from, 'chat:message', { text });
@@ -229,8 +229,7 @@ test('Redis that comes back empty loses nothing the nodes know: chats go on, wai
     // Let each node learn what it will have to write back (they check every few seconds).
     await pause(5500);
 
-    await stopRedis(redis);
-    redis = await startRedis(port);
+    await cluster.restartRedis();
     const restarted = Date.now();
     await until(async () => (await http(one, 'GET', '/api/stats')).body?.totalUsers >= 5, 5000, 'every connected guest\'s session written back');
 
@@ -253,9 +252,7 @@ test('Redis that comes back empty loses nothing the nodes know: chats go on, wai
     await pause(200);
     assert.deepEqual(ended, []);
   } finally {
-    await one.stop();
-    await two.stop();
-    await stopRedis(redis);
+    await cluster.stop();
   }
 });
 
@@ -286,16 +283,8 @@ async function tcpBalancer(backend) {
 }
 
 test('a drained node\u2019s stock socket.io-client (reconnection on) reconnects by itself and resumes on another node', { skip }, async () => {
-  const port = await freePort();
-  const redis = await startRedis(port);
-  const shared = {
-    DUET_REDIS_URL: `redis://127.0.0.1:${port}`,
-    DUET_JWT_SECRET: 'stock-drain-secret-stock-drain-secret!!',
-    DUET_RESUME_GRACE_MS: '10000',
-    DUET_SHUTDOWN_TIMEOUT_MS: '5000',
-  };
-  const leaving = await startServer({ ...shared, DUET_NODE_ID: 'stock-leaving' });
-  const staying = await startServer({ ...shared, DUET_NODE_ID: 'stock-staying' });
+  const cluster = await twoNodesOnThrowawayRedis(['stock-leaving', 'stock-staying'], { DUET_RESUME_GRACE_MS: '10000', DUET_SHUTDOWN_TIMEOUT_MS: '5000' });
+  const [leaving, staying] = cluster.nodes;
   let target = new URL(leaving.url).host;
   const balancer = await tcpBalancer(() => target);
   try {
@@ -337,8 +326,6 @@ test('a drained node\u2019s stock socket.io-client (reconnection on) reconnects 
     sb.disconnect();
   } finally {
     await balancer.close();
-    await leaving.stop();
-    await staying.stop();
-    await stopRedis(redis);
+    await cluster.stop();
   }
 });

@@ -124,6 +124,19 @@ impl MemoryStore {
             .unwrap_or(0)
     }
 
+    /// Runs `f` on the guest's log (created empty if need be) and the store's kept bytes.
+    fn with_log<T>(
+        &self,
+        guest: &GuestId,
+        f: impl FnOnce(&mut Log, &mut usize) -> T,
+    ) -> Result<T, StoreError> {
+        let mut state = self.state()?;
+        let State {
+            logs, kept_bytes, ..
+        } = &mut *state;
+        Ok(f(logs.entry(*guest).or_default(), kept_bytes))
+    }
+
     fn state(&self) -> Result<MutexGuard<'_, State>, StoreError> {
         // A poisoned lock means a panic mid-update elsewhere; report it rather than propagate it.
         self.shared
@@ -529,25 +542,11 @@ impl ChatStore for MemoryStore {
         entry: Vec<u8>,
         limits: &KeepLimits,
     ) -> Result<Kept, StoreError> {
-        let mut state = self.state()?;
-        let State {
-            logs, kept_bytes, ..
-        } = &mut *state;
-        Ok(logs
-            .entry(*guest)
-            .or_default()
-            .keep(entry, limits, kept_bytes))
+        self.with_log(guest, |log, total| log.keep(entry, limits, total))
     }
 
     async fn keep_marker(&self, guest: &GuestId, marker: Vec<u8>) -> Result<Kept, StoreError> {
-        let mut state = self.state()?;
-        let State {
-            logs, kept_bytes, ..
-        } = &mut *state;
-        Ok(logs
-            .entry(*guest)
-            .or_default()
-            .keep_marker(marker, kept_bytes))
+        self.with_log(guest, |log, total| log.keep_marker(marker, total))
     }
 
     async fn hold_for_return(&self, guest: &GuestId) -> Result<bool, StoreError> {

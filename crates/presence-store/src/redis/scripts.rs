@@ -294,53 +294,25 @@ pub(super) struct ChatOf {
 }
 call!(ChatOf => chat_of, |c, keys| [keys.pair(&c.guest), keys.away()], [text(c.guest)]);
 
-/// The three keys of a guest's log, in the order the scripts take them.
-fn log_keys(keys: &Keys, guest: &GuestId) -> [String; 3] {
-    [keys.log(guest), keys.log_meta(guest), keys.kept_bytes()]
-}
-
 pub(super) struct Keep {
     pub(super) guest: GuestId,
     pub(super) entry: Vec<u8>,
     pub(super) limits: KeepLimits,
     pub(super) ttl: Duration,
 }
-
-impl ScriptCall for Keep {
-    fn script(scripts: &Scripts) -> &Script {
-        &scripts.keep
-    }
-    fn keys(&self, keys: &Keys) -> Vec<String> {
-        log_keys(keys, &self.guest).into()
-    }
-    fn args(self) -> Vec<Value> {
-        vec![
-            Value::Bytes(self.entry.into()),
-            text(self.limits.entries),
-            text(self.limits.bytes),
-            text(self.limits.total_bytes),
-            millis(self.ttl),
-        ]
-    }
-}
+call!(Keep => keep,
+    |c, keys| [keys.log(&c.guest), keys.log_meta(&c.guest), keys.kept_bytes()],
+    [Value::Bytes(c.entry.into()), text(c.limits.entries), text(c.limits.bytes),
+        text(c.limits.total_bytes), millis(c.ttl)]);
 
 pub(super) struct KeepMarker {
     pub(super) guest: GuestId,
     pub(super) marker: Vec<u8>,
     pub(super) ttl: Duration,
 }
-
-impl ScriptCall for KeepMarker {
-    fn script(scripts: &Scripts) -> &Script {
-        &scripts.keep_marker
-    }
-    fn keys(&self, keys: &Keys) -> Vec<String> {
-        log_keys(keys, &self.guest).into()
-    }
-    fn args(self) -> Vec<Value> {
-        vec![Value::Bytes(self.marker.into()), millis(self.ttl)]
-    }
-}
+call!(KeepMarker => keep_marker,
+    |c, keys| [keys.log(&c.guest), keys.log_meta(&c.guest), keys.kept_bytes()],
+    [Value::Bytes(c.marker.into()), millis(c.ttl)]);
 
 pub(super) struct HoldForReturn {
     pub(super) guest: GuestId,
@@ -355,21 +327,14 @@ pub(super) struct ComeBack {
     pub(super) seen: Option<LastSeen>,
 }
 
-impl ScriptCall for ComeBack {
-    fn script(scripts: &Scripts) -> &Script {
-        &scripts.come_back
-    }
-    fn keys(&self, keys: &Keys) -> Vec<String> {
-        let [log, meta, total] = log_keys(keys, &self.guest);
-        vec![keys.pair(&self.guest), keys.away(), log, meta, total]
-    }
-    fn args(self) -> Vec<Value> {
-        let (room, seq) = self.seen.map_or_else(Default::default, |seen| {
-            (seen.room_id.to_string(), seen.seq.to_string())
-        });
-        vec![text(self.guest), text(room), text(seq)]
-    }
-}
+call!(ComeBack => come_back, |c, keys| [
+    keys.pair(&c.guest), keys.away(), keys.log(&c.guest), keys.log_meta(&c.guest),
+    keys.kept_bytes(),
+], [
+    text(c.guest),
+    text(c.seen.map(|seen| seen.room_id.to_string()).unwrap_or_default()),
+    text(c.seen.map(|seen| seen.seq.to_string()).unwrap_or_default()),
+]);
 
 pub(super) struct HoldSince {
     pub(super) guest: GuestId,
@@ -383,17 +348,8 @@ pub(super) struct ForgetKept {
     pub(super) guest: GuestId,
 }
 
-impl ScriptCall for ForgetKept {
-    fn script(scripts: &Scripts) -> &Script {
-        &scripts.forget_kept
-    }
-    fn keys(&self, keys: &Keys) -> Vec<String> {
-        log_keys(keys, &self.guest).into()
-    }
-    fn args(self) -> Vec<Value> {
-        Vec::new()
-    }
-}
+call!(ForgetKept => forget_kept,
+    |c, keys| [keys.log(&c.guest), keys.log_meta(&c.guest), keys.kept_bytes()], []);
 
 pub(super) struct SetAway {
     pub(super) guest: GuestId,
