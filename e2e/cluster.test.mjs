@@ -73,6 +73,30 @@ test('guests on different nodes match, chat, send files, signal and leave', { sk
   sb.disconnect();
 });
 
+test('after a cross-node chat ends, the next message goes to the new partner only, never the old one', { skip }, async () => {
+  const { sa, sb, ma } = await crossPair();
+  const toBob = [];
+  sb.on('chat:message', (m) => toBob.push(m));
+  assert.equal((await ask(sa, 'chat:message', { text: 'to Bob' })).ok, true);
+  // Bob leaves; Ada's next partner, Carol, is on the other node as well.
+  const ended = next(sa, 'chat:ended');
+  assert.equal((await ask(sb, 'chat:leave')).ok, true);
+  await ended;
+  assert.equal((await ask(sa, 'chat:message', { text: 'to nobody' })).error.code, 'NOT_IN_CHAT');
+  const carol = await newGuest(two, 'Carol');
+  const sc = await connect(two, carol.token);
+  const matched = next(sa, 'user:matched');
+  await ask(sa, 'user:match', { interests: ['carol'] });
+  await ask(sc, 'user:match', { interests: ['carol'] });
+  assert.notEqual((await matched).roomId, ma.roomId);
+  const toCarol = next(sc, 'chat:message');
+  assert.equal((await ask(sa, 'chat:message', { text: 'to Carol' })).ok, true);
+  assert.equal((await toCarol).text, 'to Carol');
+  await pause(200);
+  assert.deepEqual(toBob.map((m) => m.text), ['to Bob']);
+  for (const socket of [sa, sb, sc]) socket.disconnect();
+});
+
 test('a guest dropped on one node resumes on the other with held messages in order', { skip }, async () => {
   const { a, sa, sb, ma } = await crossPair();
   const away = next(sb, 'chat:partner:away');

@@ -25,3 +25,42 @@ local function hold_log(meta, ttl_ms)
     redis.call('PEXPIRE', meta, ttl_ms)
   end
 end
+
+-- Keeps an entry in a log (see keep.lua); returns { 'live' | 'unkept' | 'held' | 'refused', seq }.
+local function keep_entry(log, meta, total, entry, max_entries, max_bytes, max_total, ttl_ms)
+  local seq = num(redis.call('HGET', meta, 'seq')) + 1
+  local stored = seq .. '|' .. entry
+  local size = #stored
+  local from = redis.call('HGET', meta, 'from')
+  local all = num(redis.call('GET', total))
+  if from then
+    local hcount = num(redis.call('HGET', meta, 'hcount'))
+    local hbytes = num(redis.call('HGET', meta, 'hbytes'))
+    if hcount >= max_entries or hbytes + size > max_bytes or all + size > max_total then
+      return { 'refused', 0 }
+    end
+    redis.call('HSET', meta, 'hcount', hcount + 1, 'hbytes', hbytes + size)
+    from = tonumber(from)
+  elseif all + size > max_total or size > max_bytes then
+    -- It goes out at once; there is no room to keep it for a replay.
+    redis.call('HSET', meta, 'seq', seq)
+    redis.call('PEXPIRE', meta, ttl_ms)
+    return { 'unkept', seq }
+  end
+  redis.call('RPUSH', log, stored)
+  redis.call('INCRBY', total, size)
+  local bytes = num(redis.call('HGET', meta, 'bytes')) + size
+  -- The oldest go first, never one that is held.
+  while redis.call('LLEN', log) > max_entries or bytes > max_bytes do
+    local oldest = redis.call('LINDEX', log, 0)
+    if not oldest or (from and entry_seq(oldest) > from) then break end
+    redis.call('LPOP', log)
+    bytes = bytes - #oldest
+    redis.call('DECRBY', total, #oldest)
+  end
+  redis.call('HSET', meta, 'seq', seq, 'bytes', bytes)
+  redis.call('PEXPIRE', log, ttl_ms)
+  redis.call('PEXPIRE', meta, ttl_ms)
+  if from then return { 'held', seq } end
+  return { 'live', seq }
+end

@@ -67,6 +67,18 @@ pub trait ChatStore: Send + Sync + Debug + 'static {
         limits: &KeepLimits,
     ) -> Result<Kept, StoreError>;
 
+    /// [`keep`](Self::keep) for a message from `sender` to `recipient` in `room`, in one call
+    /// that also checks the chat: `None` (nothing kept) when `room` is no longer the sender's
+    /// chat. What relaying needs when the partner is known from an earlier message.
+    async fn keep_in_chat(
+        &self,
+        sender: &GuestId,
+        room: &RoomId,
+        recipient: &GuestId,
+        entry: Vec<u8>,
+        limits: &KeepLimits,
+    ) -> Result<Option<Kept>, StoreError>;
+
     /// Replaces everything kept for `guest` by `marker` (a clear, an end), numbered after the
     /// last entry; never refused.
     async fn keep_marker(&self, guest: &GuestId, marker: Vec<u8>) -> Result<Kept, StoreError>;

@@ -545,6 +545,34 @@ impl ChatStore for MemoryStore {
         self.with_log(guest, |log, total| log.keep(entry, limits, total))
     }
 
+    async fn keep_in_chat(
+        &self,
+        sender: &GuestId,
+        room: &RoomId,
+        recipient: &GuestId,
+        entry: Vec<u8>,
+        limits: &KeepLimits,
+    ) -> Result<Option<Kept>, StoreError> {
+        let mut state = self.state()?;
+        let in_chat = state.room_of.get(sender) == Some(room)
+            && state
+                .rooms
+                .get(room)
+                .and_then(|pair| pair.partner_of(sender))
+                == Some(*recipient);
+        if !in_chat {
+            return Ok(None);
+        }
+        let State {
+            logs, kept_bytes, ..
+        } = &mut *state;
+        Ok(Some(
+            logs.entry(*recipient)
+                .or_default()
+                .keep(entry, limits, kept_bytes),
+        ))
+    }
+
     async fn keep_marker(&self, guest: &GuestId, marker: Vec<u8>) -> Result<Kept, StoreError> {
         self.with_log(guest, |log, total| log.keep_marker(marker, total))
     }

@@ -213,6 +213,37 @@ async fn a_log_numbers_what_is_sent_and_replays_what_was_missed(f: Fixture) {
     assert!(ok!(f.chats.come_back(&a, None)).entries.is_empty());
 }
 
+async fn keeping_in_a_chat_checks_the_chat_in_the_same_call(f: Fixture) {
+    let [a, b, c] = [
+        f.new_session(3600).await.guest.id,
+        f.new_session(3600).await.guest.id,
+        f.new_session(3600).await.guest.id,
+    ];
+    let pair = Pair::new(a, b, f.now());
+    ok!(f.chats.create_pair(&pair));
+    let keep = |sender, room, recipient| {
+        let chats = Arc::clone(&f.chats);
+        async move {
+            chats
+                .keep_in_chat(&sender, &room, &recipient, b"hi".to_vec(), &LIMITS)
+                .await
+        }
+    };
+    assert_eq!(ok!(keep(a, pair.room_id, b)), Some(Kept::Live(1)));
+    assert_eq!(ok!(keep(a, pair.room_id, b)), Some(Kept::Live(2)));
+    assert_eq!(ok!(keep(b, pair.room_id, a)), Some(Kept::Live(1)));
+    assert_eq!(ok!(keep(a, pair.room_id, c)), None, "not the partner");
+    assert_eq!(ok!(keep(c, pair.room_id, b)), None, "not in the chat");
+    assert_eq!(ok!(keep(a, RoomId::random(), b)), None, "another room");
+    ok!(f
+        .chats
+        .set_away(&b, f.now().saturating_add(Duration::from_secs(15))));
+    assert_eq!(ok!(keep(a, pair.room_id, b)), Some(Kept::Held(3)));
+    ok!(f.chats.end_pair(&pair.room_id));
+    assert_eq!(ok!(keep(a, pair.room_id, b)), None, "the chat ended");
+    assert!(ok!(f.chats.come_back(&b, None)).entries.is_empty());
+}
+
 async fn the_store_wide_byte_limit_holds_across_guests(f: Fixture) {
     let guests = [
         f.new_session(3600).await.guest.id,
@@ -273,5 +304,6 @@ duet_test_support::backend_suite!(
     away_marks_end_once_when_their_time_is_up,
     a_log_numbers_what_is_sent_and_replays_what_was_missed,
     the_store_wide_byte_limit_holds_across_guests,
+    keeping_in_a_chat_checks_the_chat_in_the_same_call,
     ]
 );

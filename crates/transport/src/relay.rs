@@ -68,16 +68,32 @@ impl<A: Adapter> Duet<A> {
     }
 
     /// `chat:message`: numbered in the partner's log, then sent, or held while it is away.
+    ///
+    /// A pair on two nodes costs one store call per message: the partner is remembered from the
+    /// first message, and later ones are kept with a call that checks the chat as well
+    /// (`keep_in_chat`). Only when that finds the chat changed is it looked up again.
     pub(crate) async fn relay_message(
         &self,
         context: &SocketContext<A>,
         message: ChatMessage,
     ) -> Result<Ack, Failure> {
-        let chat = self.current_chat(&context.guest).await?;
         let sent_at = self.now();
+        let remembered = context
+            .remembered_partner()
+            .filter(|_| self.local_pair(&context.guest).is_none());
+        // Without a remembered partner, the chat is looked up first.
+        let mut chat = match remembered {
+            Some(_) => None,
+            None => Some(self.current_chat(&context.guest).await?),
+        };
+        let room_id = match (&chat, remembered) {
+            (Some(chat), _) => chat.pair.room_id,
+            (None, Some((room, _))) => room,
+            (None, None) => return Err(EventError::not_in_chat().into()),
+        };
         let mut outgoing = OutgoingMessage {
             id: uuid::Uuid::new_v4().to_string(),
-            room_id: chat.pair.room_id,
+            room_id,
             from: context.guest,
             text: message.text,
             file: message.file.map(|file| OutgoingFile {
@@ -90,8 +106,37 @@ impl<A: Adapter> Duet<A> {
             sent_at,
             seq: None,
         };
-        let entry = Held::Message(HeldMessage::from(&outgoing)).encode();
-        let kept = self.keep_for(&chat, entry, false).await?;
+        let mut sent = None;
+        if let (None, Some((room, partner))) = (&chat, remembered) {
+            let entry = Held::Message(HeldMessage::from(&outgoing)).encode();
+            let limits = self.settings.keep_limits();
+            let chats = &self.stores.chats;
+            match chats
+                .keep_in_chat(&context.guest, &room, &partner, entry, &limits)
+                .await?
+            {
+                Some(kept) => sent = Some((partner, false, Some(kept))),
+                None => {
+                    // The chat changed since: look it up.
+                    context.remember_partner(None);
+                    let current = self.current_chat(&context.guest).await?;
+                    outgoing.room_id = current.pair.room_id;
+                    chat = Some(current);
+                }
+            }
+        }
+        let (partner, local, kept) = match (sent, chat) {
+            (Some(sent), _) => sent,
+            (None, Some(chat)) => {
+                if !chat.local {
+                    context.remember_partner(Some((chat.pair.room_id, chat.partner)));
+                }
+                let entry = Held::Message(HeldMessage::from(&outgoing)).encode();
+                let kept = self.keep_for(&chat, entry, false).await?;
+                (chat.partner, chat.local, kept)
+            }
+            (None, None) => return Err(EventError::not_in_chat().into()),
+        };
         let ack = Ack::Sent {
             id: outgoing.id.clone(),
             sent_at,
@@ -104,10 +149,7 @@ impl<A: Adapter> Duet<A> {
         }
         let bytes = outgoing.text.as_ref().map_or(0, String::len)
             + outgoing.file.as_ref().map_or(0, |f| f.size);
-        match (
-            self.try_emit_to(&chat.partner, &outgoing, chat.local).await,
-            kept,
-        ) {
+        match (self.try_emit_to(&partner, &outgoing, local).await, kept) {
             (Ok(()), _) => {
                 metrics::counter!(names::RELAYED_BYTES, "event" => "chat:message")
                     .increment(bytes as u64);
@@ -115,7 +157,7 @@ impl<A: Adapter> Duet<A> {
             // The partner's connection is going, and the message is kept: held from here on, it
             // reaches the partner on its return, as a message sent while it was away does.
             (Err(NotSent::Closing), Some(Kept::Live(seq))) => {
-                self.stores.chats.hold_since(&chat.partner, seq).await?;
+                self.stores.chats.hold_since(&partner, seq).await?;
             }
             (Err(_), _) => return Err(EventError::partner_unreachable().into()),
         }

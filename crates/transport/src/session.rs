@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use duet_auth::{AuthError, Authenticated, Session, extract_token};
-use duet_core::{GuestId, SessionId, Timestamp};
+use duet_core::{GuestId, RoomId, SessionId, Timestamp};
 use duet_presence_store::{Connection, DeadNode, LastSeen};
 use serde_json::Value as Json;
 use socketioxide::SocketIo;
@@ -43,6 +43,9 @@ pub(crate) struct SocketContext<A: Adapter> {
     pub(crate) session_record: Session,
     /// What the client says it last received (`auth.lastSeen`), for its resume.
     last_seen: Option<LastSeen>,
+    /// The chat and partner of its last message to a partner on another node (see
+    /// `Duet::relay_message`); checked by the store with each use.
+    partner: std::sync::Mutex<Option<(RoomId, GuestId)>>,
     duet: Arc<Duet<A>>,
     inbox: Inbox<Inbound<A>>,
 }
@@ -206,6 +209,22 @@ impl<A: Adapter> FromMessageParts<A> for Admitted<A> {
 }
 
 impl<A: Adapter> SocketContext<A> {
+    /// The partner remembered from an earlier message, if any.
+    pub(crate) fn remembered_partner(&self) -> Option<(RoomId, GuestId)> {
+        *self
+            .partner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Remembers (or forgets) the chat and partner of this socket's messages.
+    pub(crate) fn remember_partner(&self, chat: Option<(RoomId, GuestId)>) {
+        *self
+            .partner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = chat;
+    }
+
     /// Runs what waits in the inbox, in order, until it is empty.
     async fn drain(&self) {
         while let Some(inbound) = self.inbox.next() {
@@ -267,6 +286,7 @@ impl<A: Adapter> Duet<A> {
             socket_id: socket.id,
             session_record: session.clone(),
             last_seen,
+            partner: std::sync::Mutex::default(),
             inbox: Inbox::held(
                 self.settings.socket_backlog(),
                 // A few full-size messages: a flood of files waits in the client, not here.

@@ -5,8 +5,8 @@ use duet_core::{GuestId, RoomId, Timestamp};
 use fred::prelude::{KeysInterface, SortedSetsInterface, Value};
 
 use super::scripts::{
-    ChatOf, ComeBack, CreatePair, EndPair, ForgetKept, HoldForReturn, HoldSince, Keep, KeepMarker,
-    SetAway, TakeOverdueAway,
+    ChatOf, ComeBack, CreatePair, EndPair, ForgetKept, HoldForReturn, HoldSince, Keep, KeepInChat,
+    KeepMarker, SetAway, TakeOverdueAway,
 };
 use super::{RedisStore, backend, parse};
 use crate::chats::ChatStore;
@@ -148,6 +148,29 @@ impl ChatStore for RedisStore {
             ttl: self.config.pair_ttl,
         };
         parse_kept(self.call(call).await?)
+    }
+
+    async fn keep_in_chat(
+        &self,
+        sender: &GuestId,
+        room: &RoomId,
+        recipient: &GuestId,
+        entry: Vec<u8>,
+        limits: &KeepLimits,
+    ) -> Result<Option<Kept>, StoreError> {
+        let call = KeepInChat {
+            sender: *sender,
+            room: *room,
+            recipient: *recipient,
+            entry,
+            limits: *limits,
+            ttl: self.config.pair_ttl,
+        };
+        let reply: Vec<Value> = self.call(call).await?;
+        if reply.first().and_then(Value::as_str).as_deref() == Some("not_in_chat") {
+            return Ok(None);
+        }
+        parse_kept(reply).map(Some)
     }
 
     async fn keep_marker(&self, guest: &GuestId, marker: Vec<u8>) -> Result<Kept, StoreError> {

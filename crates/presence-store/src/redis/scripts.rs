@@ -52,6 +52,7 @@ scripts! {
     end_pair => "kept.lua" "end_pair.lua",
     chat_of => "chat_of.lua",
     keep => "kept.lua" "keep.lua",
+    keep_in_chat => "kept.lua" "keep_in_chat.lua",
     keep_marker => "kept.lua" "keep_marker.lua",
     hold_for_return => "kept.lua" "hold_for_return.lua",
     come_back => "kept.lua" "come_back.lua",
@@ -304,6 +305,21 @@ call!(Keep => keep,
     |c, keys| [keys.log(&c.guest), keys.log_meta(&c.guest), keys.kept_bytes()],
     [Value::Bytes(c.entry.into()), text(c.limits.entries), text(c.limits.bytes),
         text(c.limits.total_bytes), millis(c.ttl)]);
+
+pub(super) struct KeepInChat {
+    pub(super) sender: GuestId,
+    pub(super) room: RoomId,
+    pub(super) recipient: GuestId,
+    pub(super) entry: Vec<u8>,
+    pub(super) limits: KeepLimits,
+    pub(super) ttl: Duration,
+}
+call!(KeepInChat => keep_in_chat, |c, keys| [
+    keys.pair(&c.sender), keys.log(&c.recipient), keys.log_meta(&c.recipient), keys.kept_bytes(),
+], [
+    text(c.room), text(c.recipient), Value::Bytes(c.entry.into()), text(c.limits.entries),
+    text(c.limits.bytes), text(c.limits.total_bytes), millis(c.ttl),
+]);
 
 pub(super) struct KeepMarker {
     pub(super) guest: GuestId,

@@ -14,7 +14,7 @@ pub use std::time::Duration;
 pub use duet_auth::{Clock, GuestId, ManualClock, Session, Timestamp, Username};
 pub use duet_presence_store::{
     ChatStore, Connection, KeepLimits, Kept, KeptEntry, LastSeen, NodeId, Pair, PresenceStore,
-    SessionStore, Stores,
+    RoomId, SessionStore, Stores,
 };
 
 pub struct Fixture {
