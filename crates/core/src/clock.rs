@@ -42,6 +42,12 @@ impl Timestamp {
         Self(self.0.saturating_add(millis))
     }
 
+    /// This timestamp moved `duration` earlier, saturating instead of overflowing.
+    pub fn saturating_sub(self, duration: Duration) -> Self {
+        let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_sub(millis))
+    }
+
     /// This timestamp rounded down to a whole second.
     pub const fn floor_to_second(self) -> Self {
         Self(self.unix_seconds() * 1000)

@@ -1,10 +1,12 @@
 -- Helpers of a guest's log (prepended to the scripts that use them). A log is two keys: a list
--- of '<seq>|<entry>' strings, oldest first, and a hash with 'seq' (the last number), 'bytes'
+-- of '<seq>|<kept at, ms>|<entry>' strings, oldest first, and a hash with 'seq' (the last number), 'bytes'
 -- (what the list holds), and while held 'from' (the last number sent before), 'hcount' and
 -- 'hbytes' (what was held since). A third key counts the bytes of every log.
 local function num(value) return tonumber(value) or 0 end
 
 local function entry_seq(stored) return tonumber(string.match(stored, '^(%d+)|')) end
+
+local function entry_at(stored) return tonumber(string.match(stored, '^%d+|(%d+)|')) or 0 end
 
 -- Gives a log's bytes back to the total, which never goes below 0.
 local function give_back(meta, total)
@@ -27,9 +29,12 @@ local function hold_log(meta, ttl_ms)
 end
 
 -- Keeps an entry in a log (see keep.lua); returns { 'live' | 'unkept' | 'held' | 'refused', seq }.
-local function keep_entry(log, meta, total, entry, max_entries, max_bytes, max_total, ttl_ms)
+-- `limits` is { entries, bytes, total bytes, live ms }: an entry sent to a connected guest is
+-- dropped once older than live ms (the resume grace: nothing older can still be in flight).
+local function keep_entry(log, meta, total, entry, limits, now_ms, ttl_ms)
+  local max_entries, max_bytes, max_total, live_ms = limits[1], limits[2], limits[3], limits[4]
   local seq = num(redis.call('HGET', meta, 'seq')) + 1
-  local stored = seq .. '|' .. entry
+  local stored = seq .. '|' .. now_ms .. '|' .. entry
   local size = #stored
   local from = redis.call('HGET', meta, 'from')
   local all = num(redis.call('GET', total))
@@ -51,9 +56,11 @@ local function keep_entry(log, meta, total, entry, max_entries, max_bytes, max_t
   redis.call('INCRBY', total, size)
   local bytes = num(redis.call('HGET', meta, 'bytes')) + size
   -- The oldest go first, never one that is held.
-  while redis.call('LLEN', log) > max_entries or bytes > max_bytes do
+  while true do
     local oldest = redis.call('LINDEX', log, 0)
     if not oldest or (from and entry_seq(oldest) > from) then break end
+    local over = redis.call('LLEN', log) > max_entries or bytes > max_bytes
+    if not over and entry_at(oldest) + live_ms >= tonumber(now_ms) then break end
     redis.call('LPOP', log)
     bytes = bytes - #oldest
     redis.call('DECRBY', total, #oldest)

@@ -9,8 +9,9 @@
 //! so beyond the limits the sender is refused instead.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
-use duet_core::RoomId;
+use duet_core::{RoomId, Timestamp};
 
 use crate::model::Pair;
 
@@ -23,6 +24,10 @@ pub struct KeepLimits {
     pub bytes: usize,
     /// Bytes kept for every guest together in this store (one node's memory, or one Redis).
     pub total_bytes: usize,
+    /// How long an entry sent to a connected guest is kept for a replay: the resume grace, since
+    /// nothing older can still be in flight when a connection drops. Older ones go when the
+    /// next entry comes. Held entries are kept however old.
+    pub live_for: Duration,
 }
 
 /// What became of an entry given to [`ChatStore::keep`](crate::ChatStore::keep).
@@ -74,7 +79,8 @@ pub struct Return {
 pub(crate) struct Log {
     /// The number of the last entry.
     seq: u64,
-    entries: VecDeque<KeptEntry>,
+    /// Each entry with when it was kept.
+    entries: VecDeque<(Timestamp, KeptEntry)>,
     bytes: usize,
     /// While held: the number of the last entry that went out before.
     held_from: Option<u64>,
@@ -106,13 +112,23 @@ impl Log {
             return;
         }
         self.held_from = Some(since);
-        let held = self.entries.iter().filter(|kept| kept.seq > since);
+        let held = self
+            .entries
+            .iter()
+            .map(|(_, kept)| kept)
+            .filter(|kept| kept.seq > since);
         self.held_entries = held.clone().count();
         self.held_bytes = held.map(|kept| kept.entry.len()).sum();
     }
 
-    /// Adds `entry` within `limits`; `total` is the store's kept bytes.
-    pub(crate) fn keep(&mut self, entry: Vec<u8>, limits: &KeepLimits, total: &mut usize) -> Kept {
+    /// Adds `entry`, kept `now`, within `limits`; `total` is the store's kept bytes.
+    pub(crate) fn keep(
+        &mut self,
+        entry: Vec<u8>,
+        limits: &KeepLimits,
+        now: Timestamp,
+        total: &mut usize,
+    ) -> Kept {
         let size = entry.len();
         let seq = self.seq + 1;
         if self.held_from.is_some() {
@@ -130,8 +146,8 @@ impl Log {
             return Kept::Unkept(seq);
         }
         self.seq = seq;
-        self.push(KeptEntry { seq, entry }, total);
-        self.trim(limits, total);
+        self.push(now, KeptEntry { seq, entry }, total);
+        self.trim(limits, now, total);
         if self.held_from.is_some() {
             Kept::Held(seq)
         } else {
@@ -140,7 +156,12 @@ impl Log {
     }
 
     /// Replaces every entry by `marker` (a clear, an end): it always fits.
-    pub(crate) fn keep_marker(&mut self, marker: Vec<u8>, total: &mut usize) -> Kept {
+    pub(crate) fn keep_marker(
+        &mut self,
+        marker: Vec<u8>,
+        now: Timestamp,
+        total: &mut usize,
+    ) -> Kept {
         self.forget_entries(total);
         self.seq += 1;
         let seq = self.seq;
@@ -148,7 +169,7 @@ impl Log {
             self.held_entries = 1;
             self.held_bytes = marker.len();
         }
-        self.push(KeptEntry { seq, entry: marker }, total);
+        self.push(now, KeptEntry { seq, entry: marker }, total);
         if self.held_from.is_some() {
             Kept::Held(seq)
         } else {
@@ -167,6 +188,7 @@ impl Log {
         };
         self.entries
             .iter()
+            .map(|(_, kept)| kept)
             .filter(|kept| kept.seq > from)
             .cloned()
             .collect()
@@ -175,7 +197,7 @@ impl Log {
     /// Every entry, oldest first, leaving the log empty.
     pub(crate) fn take(mut self, total: &mut usize) -> Vec<KeptEntry> {
         *total = total.saturating_sub(self.bytes);
-        self.entries.drain(..).collect()
+        self.entries.drain(..).map(|(_, kept)| kept).collect()
     }
 
     /// Drops every entry, giving their bytes back to `total`.
@@ -185,19 +207,22 @@ impl Log {
         self.bytes = 0;
     }
 
-    fn push(&mut self, kept: KeptEntry, total: &mut usize) {
+    fn push(&mut self, at: Timestamp, kept: KeptEntry, total: &mut usize) {
         self.bytes += kept.entry.len();
         *total += kept.entry.len();
-        self.entries.push_back(kept);
+        self.entries.push_back((at, kept));
     }
 
-    /// Drops the oldest entries beyond the limits, never one that is held.
-    fn trim(&mut self, limits: &KeepLimits, total: &mut usize) {
-        while self.entries.len() > limits.entries || self.bytes > limits.bytes {
-            let Some(oldest) = self.entries.front() else {
-                break;
-            };
+    /// Drops the oldest entries beyond the limits or older than `limits.live_for`, never one
+    /// that is held.
+    fn trim(&mut self, limits: &KeepLimits, now: Timestamp, total: &mut usize) {
+        let oldest_live = now.saturating_sub(limits.live_for);
+        while let Some((kept_at, oldest)) = self.entries.front() {
             if self.held_from.is_some_and(|from| oldest.seq > from) {
+                break;
+            }
+            let over = self.entries.len() > limits.entries || self.bytes > limits.bytes;
+            if !over && *kept_at >= oldest_live {
                 break;
             }
             let size = oldest.entry.len();
@@ -216,7 +241,10 @@ mod tests {
         entries: 3,
         bytes: 10,
         total_bytes: 100,
+        live_for: Duration::from_secs(15),
     };
+
+    const NOW: Timestamp = Timestamp::from_unix_millis(1_000_000);
 
     fn seqs(entries: &[KeptEntry]) -> Vec<u64> {
         entries.iter().map(|kept| kept.seq).collect()
@@ -227,17 +255,29 @@ mod tests {
         let mut total = 0;
         let mut log = Log::default();
         for _ in 0..5 {
-            log.keep(vec![1, 2], &LIMITS, &mut total);
+            log.keep(vec![1, 2], &LIMITS, NOW, &mut total);
         }
         assert_eq!(seqs(&log.replay(Some(0))), [3, 4, 5]);
         assert_eq!(total, 6);
         log.hold();
-        assert_eq!(log.keep(vec![0; 4], &LIMITS, &mut total), Kept::Held(6));
-        assert_eq!(log.keep(vec![0; 4], &LIMITS, &mut total), Kept::Held(7));
+        assert_eq!(
+            log.keep(vec![0; 4], &LIMITS, NOW, &mut total),
+            Kept::Held(6)
+        );
+        assert_eq!(
+            log.keep(vec![0; 4], &LIMITS, NOW, &mut total),
+            Kept::Held(7)
+        );
         // 8 bytes held: two more do not fit in 10, and nothing held is trimmed to make room.
-        assert_eq!(log.keep(vec![0; 3], &LIMITS, &mut total), Kept::Refused);
+        assert_eq!(
+            log.keep(vec![0; 3], &LIMITS, NOW, &mut total),
+            Kept::Refused
+        );
         assert_eq!(seqs(&log.replay(None)), [6, 7]);
-        assert_eq!(log.keep(vec![0; 3], &LIMITS, &mut total), Kept::Live(8));
+        assert_eq!(
+            log.keep(vec![0; 3], &LIMITS, NOW, &mut total),
+            Kept::Live(8)
+        );
         assert_eq!(total, log.bytes());
     }
 
@@ -246,7 +286,7 @@ mod tests {
         let mut total = 0;
         let mut log = Log::default();
         for _ in 0..3 {
-            log.keep(vec![1], &LIMITS, &mut total);
+            log.keep(vec![1], &LIMITS, NOW, &mut total);
         }
         log.hold_since(2);
         log.hold_since(3);
@@ -265,23 +305,55 @@ mod tests {
     }
 
     #[test]
+    fn entries_sent_to_a_connected_guest_go_after_the_grace_held_ones_never() {
+        let mut total = 0;
+        let mut log = Log::default();
+        log.keep(vec![1], &LIMITS, NOW, &mut total);
+        let later = NOW.saturating_add(Duration::from_secs(10));
+        log.keep(vec![2], &LIMITS, later, &mut total);
+        let past_grace = NOW.saturating_add(Duration::from_secs(16));
+        log.keep(vec![3], &LIMITS, past_grace, &mut total);
+        assert_eq!(
+            seqs(&log.replay(Some(0))),
+            [2, 3],
+            "the first is older than the grace"
+        );
+        log.hold();
+        log.keep(vec![4], &LIMITS, past_grace, &mut total);
+        let much_later = past_grace.saturating_add(Duration::from_secs(60));
+        log.keep(vec![5], &LIMITS, much_later, &mut total);
+        assert_eq!(
+            seqs(&log.replay(None)),
+            [4, 5],
+            "held ones stay however old"
+        );
+        assert_eq!(total, 2, "what is kept is what is counted");
+    }
+
+    #[test]
     fn a_full_store_still_numbers_live_entries_and_refuses_held_ones() {
         let mut total = 99;
         let mut log = Log::default();
-        assert_eq!(log.keep(vec![0; 2], &LIMITS, &mut total), Kept::Unkept(1));
+        assert_eq!(
+            log.keep(vec![0; 2], &LIMITS, NOW, &mut total),
+            Kept::Unkept(1)
+        );
         assert_eq!(total, 99);
         log.hold();
-        assert_eq!(log.keep(vec![0; 2], &LIMITS, &mut total), Kept::Refused);
+        assert_eq!(
+            log.keep(vec![0; 2], &LIMITS, NOW, &mut total),
+            Kept::Refused
+        );
     }
 
     #[test]
     fn a_marker_replaces_everything_and_keeps_counting() {
         let mut total = 0;
         let mut log = Log::default();
-        log.keep(vec![1], &LIMITS, &mut total);
+        log.keep(vec![1], &LIMITS, NOW, &mut total);
         log.hold();
-        log.keep(vec![2], &LIMITS, &mut total);
-        assert_eq!(log.keep_marker(vec![9], &mut total), Kept::Held(3));
+        log.keep(vec![2], &LIMITS, NOW, &mut total);
+        assert_eq!(log.keep_marker(vec![9], NOW, &mut total), Kept::Held(3));
         let replayed = log.replay(None);
         assert_eq!(seqs(&replayed), [3]);
         assert_eq!(replayed[0].entry, [9]);

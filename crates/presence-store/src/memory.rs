@@ -542,7 +542,8 @@ impl ChatStore for MemoryStore {
         entry: Vec<u8>,
         limits: &KeepLimits,
     ) -> Result<Kept, StoreError> {
-        self.with_log(guest, |log, total| log.keep(entry, limits, total))
+        let now = self.now();
+        self.with_log(guest, |log, total| log.keep(entry, limits, now, total))
     }
 
     async fn keep_in_chat(
@@ -566,15 +567,17 @@ impl ChatStore for MemoryStore {
         let State {
             logs, kept_bytes, ..
         } = &mut *state;
-        Ok(Some(
-            logs.entry(*recipient)
-                .or_default()
-                .keep(entry, limits, kept_bytes),
-        ))
+        Ok(Some(logs.entry(*recipient).or_default().keep(
+            entry,
+            limits,
+            self.shared.clock.now(),
+            kept_bytes,
+        )))
     }
 
     async fn keep_marker(&self, guest: &GuestId, marker: Vec<u8>) -> Result<Kept, StoreError> {
-        self.with_log(guest, |log, total| log.keep_marker(marker, total))
+        let now = self.now();
+        self.with_log(guest, |log, total| log.keep_marker(marker, now, total))
     }
 
     async fn hold_for_return(&self, guest: &GuestId) -> Result<bool, StoreError> {

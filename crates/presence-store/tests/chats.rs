@@ -108,6 +108,7 @@ const LIMITS: KeepLimits = KeepLimits {
     entries: 3,
     bytes: 64,
     total_bytes: 1 << 20,
+    live_for: Duration::from_secs(15),
 };
 
 fn seen(pair: &Pair, seq: u64) -> Option<LastSeen> {
@@ -213,6 +214,30 @@ async fn a_log_numbers_what_is_sent_and_replays_what_was_missed(f: Fixture) {
     assert!(ok!(f.chats.come_back(&a, None)).entries.is_empty());
 }
 
+async fn entries_for_a_connected_guest_last_the_grace_held_ones_longer(f: Fixture) {
+    let a = f.new_session(3600).await.guest.id;
+    let b = f.new_session(3600).await.guest.id;
+    let pair = Pair::new(a, b, f.now());
+    ok!(f.chats.create_pair(&pair));
+    ok!(f.chats.keep(&b, vec![1], &LIMITS));
+    f.clock.advance(Duration::from_secs(10));
+    ok!(f.chats.keep(&b, vec![2], &LIMITS));
+    f.clock.advance(Duration::from_secs(6));
+    ok!(f.chats.keep(&b, vec![3], &LIMITS));
+    assert_eq!(
+        seqs(&ok!(f.chats.come_back(&b, seen(&pair, 0))).entries),
+        [2, 3],
+        "the first was sent more than the grace ago"
+    );
+    ok!(f
+        .chats
+        .set_away(&b, f.now().saturating_add(Duration::from_secs(60))));
+    ok!(f.chats.keep(&b, vec![4], &LIMITS));
+    f.clock.advance(Duration::from_secs(30));
+    ok!(f.chats.keep(&b, vec![5], &LIMITS));
+    assert_eq!(seqs(&ok!(f.chats.come_back(&b, None)).entries), [4, 5]);
+}
+
 async fn keeping_in_a_chat_checks_the_chat_in_the_same_call(f: Fixture) {
     let [a, b, c] = [
         f.new_session(3600).await.guest.id,
@@ -253,6 +278,7 @@ async fn the_store_wide_byte_limit_holds_across_guests(f: Fixture) {
         entries: 10,
         bytes: 1000,
         total_bytes: 250,
+        live_for: Duration::from_secs(15),
     };
     let mut pairs = Vec::new();
     for guest in &guests {
@@ -305,5 +331,6 @@ duet_test_support::backend_suite!(
     a_log_numbers_what_is_sent_and_replays_what_was_missed,
     the_store_wide_byte_limit_holds_across_guests,
     keeping_in_a_chat_checks_the_chat_in_the_same_call,
+    entries_for_a_connected_guest_last_the_grace_held_ones_longer,
     ]
 );

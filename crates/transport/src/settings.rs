@@ -94,13 +94,15 @@ impl Settings {
 
     /// What the store may keep of each guest's log: [`HELD_MESSAGES`] entries and
     /// [`Settings::held_bytes_per_chat`] (at least one largest file as stored: base64 and a
-    /// little room), within [`Settings::held_bytes_total`].
+    /// little room), within [`Settings::held_bytes_total`]; entries sent to a connected guest
+    /// for [`Settings::resume_grace`].
     pub fn keep_limits(&self) -> KeepLimits {
         let largest_entry = self.max_file_bytes.div_ceil(3).saturating_mul(4) + 8 * 1024;
         KeepLimits {
             entries: HELD_MESSAGES,
             bytes: self.held_bytes_per_chat.max(largest_entry),
             total_bytes: self.held_bytes_total,
+            live_for: self.resume_grace,
         }
     }
 

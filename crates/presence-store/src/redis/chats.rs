@@ -145,6 +145,7 @@ impl ChatStore for RedisStore {
             guest: *guest,
             entry,
             limits: *limits,
+            now: self.now(),
             ttl: self.config.pair_ttl,
         };
         parse_kept(self.call(call).await?)
@@ -164,6 +165,7 @@ impl ChatStore for RedisStore {
             recipient: *recipient,
             entry,
             limits: *limits,
+            now: self.now(),
             ttl: self.config.pair_ttl,
         };
         let reply: Vec<Value> = self.call(call).await?;
@@ -177,6 +179,7 @@ impl ChatStore for RedisStore {
         let call = KeepMarker {
             guest: *guest,
             marker,
+            now: self.now(),
             ttl: self.config.pair_ttl,
         };
         parse_kept(self.call(call).await?)
@@ -261,12 +264,13 @@ fn parse_kept(reply: Vec<Value>) -> Result<Kept, StoreError> {
     }
 }
 
-/// A stored `<seq>|<entry>`.
+/// A stored `<seq>|<kept at>|<entry>`.
 fn parse_entry(stored: &[u8]) -> Option<KeptEntry> {
-    let bar = stored.iter().position(|&b| b == b'|')?;
-    let seq = std::str::from_utf8(&stored[..bar]).ok()?.parse().ok()?;
+    let mut fields = stored.splitn(3, |&b| b == b'|');
+    let seq = std::str::from_utf8(fields.next()?).ok()?.parse().ok()?;
+    let _kept_at = fields.next()?;
     Some(KeptEntry {
         seq,
-        entry: stored[bar + 1..].to_vec(),
+        entry: fields.next()?.to_vec(),
     })
 }

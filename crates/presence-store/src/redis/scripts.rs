@@ -299,12 +299,13 @@ pub(super) struct Keep {
     pub(super) guest: GuestId,
     pub(super) entry: Vec<u8>,
     pub(super) limits: KeepLimits,
+    pub(super) now: Timestamp,
     pub(super) ttl: Duration,
 }
 call!(Keep => keep,
     |c, keys| [keys.log(&c.guest), keys.log_meta(&c.guest), keys.kept_bytes()],
     [Value::Bytes(c.entry.into()), text(c.limits.entries), text(c.limits.bytes),
-        text(c.limits.total_bytes), millis(c.ttl)]);
+        text(c.limits.total_bytes), millis(c.limits.live_for), at(c.now), millis(c.ttl)]);
 
 pub(super) struct KeepInChat {
     pub(super) sender: GuestId,
@@ -312,23 +313,26 @@ pub(super) struct KeepInChat {
     pub(super) recipient: GuestId,
     pub(super) entry: Vec<u8>,
     pub(super) limits: KeepLimits,
+    pub(super) now: Timestamp,
     pub(super) ttl: Duration,
 }
 call!(KeepInChat => keep_in_chat, |c, keys| [
     keys.pair(&c.sender), keys.log(&c.recipient), keys.log_meta(&c.recipient), keys.kept_bytes(),
 ], [
     text(c.room), text(c.recipient), Value::Bytes(c.entry.into()), text(c.limits.entries),
-    text(c.limits.bytes), text(c.limits.total_bytes), millis(c.ttl),
+    text(c.limits.bytes), text(c.limits.total_bytes), millis(c.limits.live_for), at(c.now),
+    millis(c.ttl),
 ]);
 
 pub(super) struct KeepMarker {
     pub(super) guest: GuestId,
     pub(super) marker: Vec<u8>,
+    pub(super) now: Timestamp,
     pub(super) ttl: Duration,
 }
 call!(KeepMarker => keep_marker,
     |c, keys| [keys.log(&c.guest), keys.log_meta(&c.guest), keys.kept_bytes()],
-    [Value::Bytes(c.marker.into()), millis(c.ttl)]);
+    [Value::Bytes(c.marker.into()), millis(c.ttl), at(c.now)]);
 
 pub(super) struct HoldForReturn {
     pub(super) guest: GuestId,
