@@ -8,10 +8,48 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+type Socket = tokio_tungstenite::WebSocketStream<TcpStream>;
 
 /// What went wrong talking to the server.
 pub(crate) type Error = String;
+
+/// Local addresses connections are spread over (`--source-addresses`); empty: the system picks.
+static SOURCES: std::sync::OnceLock<Vec<std::net::IpAddr>> = std::sync::OnceLock::new();
+static NEXT_SOURCE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Spreads later connections over 127.0.0.1 to 127.0.0.`count`: each source address has its
+/// own ports, and a server's per-IP limits see several clients.
+pub(crate) fn spread_sources(count: u8) {
+    let sources = (1..=count.max(1))
+        .map(|last| std::net::IpAddr::from([127, 0, 0, last]))
+        .collect();
+    let _ = SOURCES.set(sources);
+}
+
+/// A TCP connection to `address` from the next source address.
+async fn connect_tcp(address: &str) -> Result<TcpStream, Error> {
+    let target = tokio::net::lookup_host(address)
+        .await
+        .map_err(|e| format!("{address}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{address}: no address"))?;
+    let sources = SOURCES.get().map(Vec::as_slice).unwrap_or_default();
+    let Some(source) = (!sources.is_empty() && target.ip().is_loopback()).then(|| {
+        sources[NEXT_SOURCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % sources.len()]
+    }) else {
+        return TcpStream::connect(target)
+            .await
+            .map_err(|e| format!("connect {address}: {e}"));
+    };
+    let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+    socket
+        .bind(std::net::SocketAddr::new(source, 0))
+        .map_err(|e| format!("bind {source}: {e}"))?;
+    socket
+        .connect(target)
+        .await
+        .map_err(|e| format!("connect {address} from {source}: {e}"))
+}
 
 /// A guest session.
 #[derive(Debug, Clone)]
@@ -21,9 +59,7 @@ pub(crate) struct Guest {
 
 /// Creates a guest session on the server at `address` (`POST /api/guest/session`).
 pub(crate) async fn new_guest(address: &str) -> Result<Guest, Error> {
-    let mut stream = TcpStream::connect(address)
-        .await
-        .map_err(|e| format!("connect {address}: {e}"))?;
+    let mut stream = connect_tcp(address).await?;
     let request = format!(
         "POST /api/guest/session HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     );
@@ -68,7 +104,8 @@ impl Connection {
     /// Connects to namespace `/` with `auth` (`{"token", "lastSeen"?}`).
     pub(crate) async fn open(address: &str, auth: &Value) -> Result<Self, Error> {
         let url = format!("ws://{address}/socket.io/?EIO=4&transport=websocket");
-        let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        let stream = connect_tcp(address).await?;
+        let (mut socket, _) = tokio_tungstenite::client_async(url, stream)
             .await
             .map_err(|e| format!("WebSocket to {address}: {e}"))?;
         socket
@@ -146,10 +183,8 @@ impl Connection {
     /// Closes the TCP connection under the socket at once: no close frame, no Socket.IO
     /// disconnect, as when a network drops (the server sees the transport close).
     pub(crate) fn cut(self) {
-        if let tokio_tungstenite::MaybeTlsStream::Plain(stream) = self.socket.get_ref() {
-            // A reset, not an orderly shutdown.
-            let _ = stream.set_zero_linger();
-        }
+        // A reset, not an orderly shutdown.
+        let _ = self.socket.get_ref().set_zero_linger();
     }
 
     /// Leaves politely (`socket.disconnect()`).

@@ -18,6 +18,8 @@
 //! | `relay` | ack-paced messages; msg/s and latency |
 //! | `burst` | pairs split over the nodes, bursts without waiting for acks; loss, duplicates, order |
 //! | `drops` | steady chat while connections are cut every few seconds; delivery across resumes |
+//! | `idle` | N connected guests, optionally paired; server memory per guest |
+//! | `handshake` | sessions and connections as fast as they are taken; server CPU per guest |
 
 mod client;
 mod delivery;
@@ -33,9 +35,13 @@ struct Args {
     /// two guests of a pair on different nodes where there are several.
     #[arg(long = "address", default_value = "127.0.0.1:3000")]
     addresses: Vec<String>,
-    /// A server's process id, to report its resident memory (repeatable).
+    /// A server's process id, to report its memory and CPU from /proc (repeatable).
     #[arg(long = "server-pid")]
     server_pids: Vec<u32>,
+    /// Spread connections to a loopback server over 127.0.0.1 to 127.0.0.N (each address has
+    /// its own ports, and the server's per-IP limits see N clients).
+    #[arg(long, default_value_t = 1)]
+    source_addresses: u8,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -48,6 +54,10 @@ enum Scenario {
     Burst(scenario::burst::Burst),
     /// Steady chat while connections are cut under the guests: delivery across resumes.
     Drops(scenario::drops::Drops),
+    /// N connected guests, optionally paired: server memory per guest.
+    Idle(scenario::idle::Idle),
+    /// Sessions and connections as fast as they are taken: rate and server CPU per guest.
+    Handshake(scenario::handshake::Handshake),
 }
 
 /// Resident memory of process `pid` in KiB, from /proc.
@@ -60,12 +70,20 @@ pub(crate) fn resident_kib(pid: u32) -> Option<u64> {
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let args = Args::parse();
+    // Every socket is a file descriptor: take all the hard limit allows.
+    if let Err(error) = rlimit::increase_nofile_limit(u64::MAX) {
+        eprintln!("duet-load: cannot raise the open-file limit: {error}");
+    }
+    client::spread_sources(args.source_addresses);
+    let pids = &args.server_pids;
     let report = match &args.scenario {
-        Scenario::Relay(relay) => {
-            scenario::relay::run(relay, &args.addresses, &args.server_pids).await?
-        }
+        Scenario::Relay(relay) => scenario::relay::run(relay, &args.addresses, pids).await?,
         Scenario::Burst(burst) => scenario::burst::run(burst, &args.addresses).await?,
         Scenario::Drops(drops) => scenario::drops::run(drops, &args.addresses).await?,
+        Scenario::Idle(idle) => scenario::idle::run(idle, &args.addresses, pids).await?,
+        Scenario::Handshake(handshake) => {
+            scenario::handshake::run(handshake, &args.addresses, pids).await?
+        }
     };
     let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
     println!("{text}");

@@ -2,4 +2,6 @@
 
 pub(crate) mod burst;
 pub(crate) mod drops;
+pub(crate) mod handshake;
+pub(crate) mod idle;
 pub(crate) mod relay;

@@ -1,0 +1,73 @@
+//! `handshake`: guests created and connected as fast as the server takes them (a session over
+//! HTTP, then an authenticated Socket.IO connection), and the server CPU each one cost, read
+//! from /proc.
+
+use std::time::Instant;
+
+use futures_util::StreamExt;
+use futures_util::stream;
+use serde_json::{Value, json};
+
+use crate::client::{Connection, Error, new_guest};
+
+/// `handshake`'s parameters.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Handshake {
+    /// Guests to create and connect.
+    #[arg(long, default_value_t = 2000)]
+    guests: usize,
+    /// Guests set up at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+}
+
+/// CPU time (user + system) of process `pid` in microseconds, from /proc.
+fn cpu_micros(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // Linux reports these in USER_HZ, 100 per second on every common architecture.
+    Some(ticks * 10_000)
+}
+
+pub(crate) async fn run(
+    args: &Handshake,
+    addresses: &[String],
+    pids: &[u32],
+) -> Result<Value, Error> {
+    let before: Vec<_> = pids.iter().map(|pid| cpu_micros(*pid)).collect();
+    let started = Instant::now();
+    let guests = stream::iter(0..args.guests)
+        .map(|index| {
+            let address = &addresses[index % addresses.len()];
+            async move {
+                let guest = new_guest(address).await?;
+                Connection::open_as(address, &guest).await
+            }
+        })
+        .buffer_unordered(args.concurrency);
+    let mut connections = Vec::with_capacity(args.guests);
+    for connection in guests.collect::<Vec<_>>().await {
+        connections.push(connection?);
+    }
+    let elapsed = started.elapsed();
+    let after: Vec<_> = pids.iter().map(|pid| cpu_micros(*pid)).collect();
+    let cpu: u64 = before
+        .iter()
+        .zip(&after)
+        .filter_map(|(before, after)| Some(after.as_ref()?.saturating_sub((*before)?)))
+        .sum();
+    let report = json!({
+        "scenario": "handshake",
+        "guests": connections.len(),
+        "nodes": addresses.len(),
+        "seconds": elapsed.as_secs_f64(),
+        "guestsPerSecond": connections.len() as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
+        "serverCpuMicrosPerGuest": (!pids.is_empty()).then(|| cpu as f64 / connections.len().max(1) as f64),
+    });
+    for connection in connections {
+        connection.close().await;
+    }
+    Ok(report)
+}
