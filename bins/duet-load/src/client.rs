@@ -85,6 +85,26 @@ pub(crate) async fn new_guest(address: &str) -> Result<Guest, Error> {
     })
 }
 
+/// `count` new guests, each connected, set up `concurrency` at a time and spread over
+/// `addresses` in turn.
+pub(crate) async fn connect_guests(
+    addresses: &[String],
+    count: usize,
+    concurrency: usize,
+) -> Result<Vec<Connection>, Error> {
+    use futures_util::stream::{self, StreamExt};
+    let connections = stream::iter(0..count)
+        .map(|index| {
+            let address = &addresses[index % addresses.len()];
+            async move {
+                let guest = new_guest(address).await?;
+                Connection::open_as(address, &guest).await
+            }
+        })
+        .buffer_unordered(concurrency.max(1));
+    connections.collect::<Vec<_>>().await.into_iter().collect()
+}
+
 /// What the server sent.
 #[derive(Debug)]
 pub(crate) enum Incoming {

@@ -4,11 +4,9 @@
 
 use std::time::Instant;
 
-use futures_util::StreamExt;
-use futures_util::stream;
 use serde_json::{Value, json};
 
-use crate::client::{Connection, Error, new_guest};
+use crate::client::{Error, connect_guests};
 
 /// `handshake`'s parameters.
 #[derive(Debug, clap::Args)]
@@ -38,19 +36,7 @@ pub(crate) async fn run(
 ) -> Result<Value, Error> {
     let before: Vec<_> = pids.iter().map(|pid| cpu_micros(*pid)).collect();
     let started = Instant::now();
-    let guests = stream::iter(0..args.guests)
-        .map(|index| {
-            let address = &addresses[index % addresses.len()];
-            async move {
-                let guest = new_guest(address).await?;
-                Connection::open_as(address, &guest).await
-            }
-        })
-        .buffer_unordered(args.concurrency);
-    let mut connections = Vec::with_capacity(args.guests);
-    for connection in guests.collect::<Vec<_>>().await {
-        connections.push(connection?);
-    }
+    let connections = connect_guests(addresses, args.guests, args.concurrency).await?;
     let elapsed = started.elapsed();
     let after: Vec<_> = pids.iter().map(|pid| cpu_micros(*pid)).collect();
     let cpu: u64 = before

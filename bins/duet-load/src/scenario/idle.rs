@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use futures_util::stream;
 use serde_json::{Value, json};
 
-use crate::client::{Connection, Error, new_guest};
+use crate::client::{Error, connect_guests};
 use crate::pairs::pair_up;
 use crate::resident_kib;
 
@@ -46,18 +46,7 @@ pub(crate) async fn run(args: &Idle, addresses: &[String], pids: &[u32]) -> Resu
             held.extend([ada.connection, bob.connection].into_iter().flatten());
         }
     } else {
-        let guests = stream::iter(0..args.guests)
-            .map(|index| {
-                let address = &addresses[index % addresses.len()];
-                async move {
-                    let guest = new_guest(address).await?;
-                    Connection::open_as(address, &guest).await
-                }
-            })
-            .buffer_unordered(args.concurrency);
-        for connection in guests.collect::<Vec<_>>().await {
-            held.push(connection?);
-        }
+        held = connect_guests(addresses, args.guests, args.concurrency).await?;
     }
     let connected_in = started.elapsed();
     tokio::time::sleep(Duration::from_secs(args.settle_seconds)).await;
