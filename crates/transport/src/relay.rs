@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use duet_core::{GuestId, Timestamp};
+use duet_core::{GuestId, RoomId, Timestamp};
 use duet_presence_store::{Kept, Pair};
 use duet_signaling::{IceServer, Signal};
 use socketioxide::adapter::Adapter;
@@ -25,6 +25,23 @@ pub(crate) struct CurrentChat {
     pub(crate) away: bool,
     /// Both guests are on this node.
     pub(crate) local: bool,
+}
+
+/// How a message finds its partner.
+enum Route {
+    /// The partner remembered from an earlier message: the store checks the chat as it keeps.
+    Remembered { room: RoomId, partner: GuestId },
+    /// The chat as just looked up.
+    Current(CurrentChat),
+}
+
+impl Route {
+    fn room_id(&self) -> RoomId {
+        match self {
+            Self::Remembered { room, .. } => *room,
+            Self::Current(chat) => chat.pair.room_id,
+        }
+    }
 }
 
 impl<A: Adapter> Duet<A> {
@@ -81,19 +98,13 @@ impl<A: Adapter> Duet<A> {
         let remembered = context
             .remembered_partner()
             .filter(|_| self.local_pair(&context.guest).is_none());
-        // Without a remembered partner, the chat is looked up first.
-        let mut chat = match remembered {
-            Some(_) => None,
-            None => Some(self.current_chat(&context.guest).await?),
-        };
-        let room_id = match (&chat, remembered) {
-            (Some(chat), _) => chat.pair.room_id,
-            (None, Some((room, _))) => room,
-            (None, None) => return Err(EventError::not_in_chat().into()),
+        let mut route = match remembered {
+            Some((room, partner)) => Route::Remembered { room, partner },
+            None => Route::Current(self.current_chat(&context.guest).await?),
         };
         let mut outgoing = OutgoingMessage {
             id: uuid::Uuid::new_v4().to_string(),
-            room_id,
+            room_id: route.room_id(),
             from: context.guest,
             text: message.text,
             file: message.file.map(|file| OutgoingFile {
@@ -106,36 +117,29 @@ impl<A: Adapter> Duet<A> {
             sent_at,
             seq: None,
         };
-        let mut sent = None;
-        if let (None, Some((room, partner))) = (&chat, remembered) {
+        let (partner, local, kept) = loop {
             let entry = Held::Message(HeldMessage::from(&outgoing)).encode();
-            let limits = self.settings.keep_limits();
-            let chats = &self.stores.chats;
-            match chats
-                .keep_in_chat(&context.guest, &room, &partner, entry, &limits)
-                .await?
-            {
-                Some(kept) => sent = Some((partner, false, Some(kept))),
-                None => {
+            match route {
+                Route::Remembered { room, partner } => {
+                    let limits = self.settings.keep_limits();
+                    let chats = &self.stores.chats;
+                    let kept = chats.keep_in_chat(&context.guest, &room, &partner, entry, &limits);
+                    if let Some(kept) = kept.await? {
+                        break (partner, false, Some(kept));
+                    }
                     // The chat changed since: look it up.
                     context.remember_partner(None);
-                    let current = self.current_chat(&context.guest).await?;
-                    outgoing.room_id = current.pair.room_id;
-                    chat = Some(current);
+                    route = Route::Current(self.current_chat(&context.guest).await?);
+                    outgoing.room_id = route.room_id();
+                }
+                Route::Current(chat) => {
+                    if !chat.local {
+                        context.remember_partner(Some((chat.pair.room_id, chat.partner)));
+                    }
+                    let kept = self.keep_for(&chat, entry, false).await?;
+                    break (chat.partner, chat.local, kept);
                 }
             }
-        }
-        let (partner, local, kept) = match (sent, chat) {
-            (Some(sent), _) => sent,
-            (None, Some(chat)) => {
-                if !chat.local {
-                    context.remember_partner(Some((chat.pair.room_id, chat.partner)));
-                }
-                let entry = Held::Message(HeldMessage::from(&outgoing)).encode();
-                let kept = self.keep_for(&chat, entry, false).await?;
-                (chat.partner, chat.local, kept)
-            }
-            (None, None) => return Err(EventError::not_in_chat().into()),
         };
         let ack = Ack::Sent {
             id: outgoing.id.clone(),
