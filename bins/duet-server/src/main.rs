@@ -108,6 +108,13 @@ async fn serve<A: Adapter>(
     let cors = OriginPatterns::parse(&config.cors_origins);
     let mut app = duet.router();
     if let Some(dir) = &config.web_dir {
+        // A directory that is not there would serve nothing but 404s: say so at once.
+        if !dir.is_dir() {
+            return Err(format!(
+                "DUET_WEB_DIR {} is not a directory (build the web demo with `npm run build` in web/)",
+                dir.display()
+            ));
+        }
         // The files of `dir` (`index.html` for a directory) for GET and HEAD; a missing file or
         // another method gets the API's JSON `404 NOT_FOUND`, like every unknown route.
         let not_found = (|| async { duet_transport::ApiError::not_found() }).into_service();

@@ -118,6 +118,12 @@ fn unreadable_trusted_proxies_refuse_to_start() {
 }
 
 #[test]
+fn a_web_dir_that_does_not_exist_refuses_to_start() {
+    let refused = refuses_to_start(&[("DUET_WEB_DIR", "/nonexistent/duet-web-dist")]);
+    assert!(refused.contains("DUET_WEB_DIR"), "{refused}");
+}
+
+#[test]
 fn serves_the_http_api_on_memory_and_stops_on_sigterm() {
     let mut server = Server::start(&[("DUET_ENV", "production"), ("DUET_JWT_SECRET", SECRET)]);
     let created = server.call(
