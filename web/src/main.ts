@@ -52,6 +52,16 @@ let searching = false;
 let socket: ChatSocket | null = null;
 let call: VideoCall | null = null;
 let typingSent = false;
+/**
+ * The last numbered message of the current chat this tab received, sent with every
+ * (re)connection so that the server replays what a dropped connection swallowed.
+ */
+let lastSeen: { roomId: string; seq: number } | undefined;
+
+/** Notes the number of a message or clear just received. */
+function seen(roomId: string, seq: number | undefined): void {
+  if (seq !== undefined) lastSeen = { roomId, seq };
+}
 let typingTimer: ReturnType<typeof setTimeout> | undefined;
 /** Object URLs of the files shown, released when the messages go. */
 let fileUrls: string[] = [];
@@ -152,7 +162,9 @@ function findPartner(): void {
 }
 
 function connect(session: Session): ChatSocket {
-  const connection: ChatSocket = io({ auth: { token: session.token } });
+  let token = session.token;
+  // A function: each reconnection sends the token and what was seen at that moment.
+  const connection: ChatSocket = io({ auth: (send) => send({ token, lastSeen }) });
 
   connection.on('connect', () => {
     // After a dropped connection the server resumes a chat by itself; only a guest who was
@@ -164,7 +176,8 @@ function connect(session: Session): ChatSocket {
       const username = loadSession()?.guest.username ?? '';
       void newSession(username).then(
         (fresh) => {
-          connection.auth = { token: fresh.token };
+          token = fresh.token;
+          lastSeen = undefined;
           connection.connect();
         },
         (failure: unknown) => setStatus(`Could not start a new session (${String(failure)})`),
@@ -186,12 +199,14 @@ function connect(session: Session): ChatSocket {
       notice('Reconnected.');
       return;
     }
+    lastSeen = { roomId: matched.roomId, seq: 0 };
     clearMessages();
     setStatus(`You are talking to ${who}`);
     const common = matched.commonInterests.length ? ` You both like ${matched.commonInterests.join(', ')}.` : '';
     notice(`You are now chatting with ${who}.${common}`);
   });
   connection.on('chat:ended', ({ reason }) => {
+    lastSeen = undefined;
     const who = chat?.partner.username ?? 'Your partner';
     setChatting(null);
     const why = reason === 'left' ? 'left' : reason === 'disconnected' ? 'lost their connection' : 'ended their session';
@@ -199,10 +214,12 @@ function connect(session: Session): ChatSocket {
     notice(`${who} ${why}.`);
   });
   connection.on('chat:message', (message: IncomingMessage) => {
+    seen(message.roomId, message.seq);
     page.typing.hidden = true;
     showMessage(false, message);
   });
-  connection.on('chat:cleared', ({ by }) => {
+  connection.on('chat:cleared', ({ roomId, by, seq }) => {
+    seen(roomId, seq);
     clearMessages();
     notice(by === chat?.partner.id ? `${chat.partner.username} cleared the chat.` : 'You cleared the chat.');
   });

@@ -44,6 +44,8 @@ export interface IncomingMessage {
   file?: { name: string; type: string; size: number; data: ArrayBuffer };
   clientId?: string;
   sentAt: string;
+  /** Its number in this guest's side of the chat (docs/protocol.md, additions). */
+  seq?: number;
 }
 
 export interface Stats {
@@ -60,7 +62,7 @@ export interface ServerEvents {
   'user:matched': (matched: Matched) => void;
   'chat:ended': (ended: { roomId: string; reason: 'left' | 'disconnected' | 'session_ended' }) => void;
   'chat:message': (message: IncomingMessage) => void;
-  'chat:cleared': (cleared: { roomId: string; by: string }) => void;
+  'chat:cleared': (cleared: { roomId: string; by: string; seq?: number }) => void;
   'chat:typing:start': (typing: { from: string }) => void;
   'chat:typing:stop': (typing: { from: string }) => void;
   'chat:partner:away': (away: { roomId: string }) => void;
