@@ -42,6 +42,9 @@ struct Args {
     /// its own ports, and the server's per-IP limits see N clients).
     #[arg(long, default_value_t = 1)]
     source_addresses: u8,
+    /// Give up (and fail) when a scenario takes longer than this, in seconds.
+    #[arg(long, default_value_t = 600)]
+    give_up_seconds: u64,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -76,15 +79,21 @@ async fn main() -> Result<(), String> {
     }
     client::spread_sources(args.source_addresses);
     let pids = &args.server_pids;
-    let report = match &args.scenario {
-        Scenario::Relay(relay) => scenario::relay::run(relay, &args.addresses, pids).await?,
-        Scenario::Burst(burst) => scenario::burst::run(burst, &args.addresses).await?,
-        Scenario::Drops(drops) => scenario::drops::run(drops, &args.addresses).await?,
-        Scenario::Idle(idle) => scenario::idle::run(idle, &args.addresses, pids).await?,
-        Scenario::Handshake(handshake) => {
-            scenario::handshake::run(handshake, &args.addresses, pids).await?
-        }
+    let scenario = async {
+        Ok::<_, String>(match &args.scenario {
+            Scenario::Relay(relay) => scenario::relay::run(relay, &args.addresses, pids).await?,
+            Scenario::Burst(burst) => scenario::burst::run(burst, &args.addresses).await?,
+            Scenario::Drops(drops) => scenario::drops::run(drops, &args.addresses).await?,
+            Scenario::Idle(idle) => scenario::idle::run(idle, &args.addresses, pids).await?,
+            Scenario::Handshake(handshake) => {
+                scenario::handshake::run(handshake, &args.addresses, pids).await?
+            }
+        })
     };
+    let limit = std::time::Duration::from_secs(args.give_up_seconds);
+    let report = tokio::time::timeout(limit, scenario)
+        .await
+        .map_err(|_| format!("gave up after {} s", args.give_up_seconds))??;
     let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
     println!("{text}");
     Ok(())
