@@ -39,7 +39,6 @@ const SWEEP_BATCH: usize = 256;
 /// How long a drain waits for its sockets' disconnect handling.
 const DRAIN_WAIT: Duration = Duration::from_secs(5);
 
-/// Room every socket of a guest joins: delivery to a guest, on any node.
 /// Why [`Duet::try_emit_to`] sent nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NotSent {
@@ -50,6 +49,7 @@ pub(crate) enum NotSent {
     Failed,
 }
 
+/// Room every socket of a guest joins: delivery to a guest, on any node.
 pub(crate) fn user_room(guest: &GuestId) -> String {
     format!("user:{guest}")
 }

@@ -273,10 +273,10 @@ impl<A: Adapter> Duet<A> {
 
     /// `webrtc:ice-servers`: fresh credentials, valid until the session expires.
     pub(crate) async fn ice_servers(&self, context: &SocketContext<A>) -> Ack {
-        let expires = match self.stores.sessions.session(&context.session).await {
+        let expires = match self.stores.sessions.session(&context.session.id).await {
             Ok(Some(session)) => session.expires_at(),
             // The expiry known from the handshake still bounds the credentials.
-            _ => context.session_expires_at,
+            _ => context.session.expires_at(),
         };
         Ack::IceServers(self.ice_servers_until(&context.guest, expires))
     }

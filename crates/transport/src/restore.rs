@@ -12,7 +12,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use duet_core::{GuestId, RoomId, Timestamp};
 use duet_matchmaker::{Enqueued, Ticket};
-use duet_presence_store::{Connection, Pair};
+use duet_presence_store::Pair;
 use socketioxide::adapter::Adapter;
 
 use crate::event::EndReason;
@@ -132,18 +132,11 @@ impl<A: Adapter> Duet<A> {
         metrics::counter!(crate::metrics::STORE_RESTORES).increment(1);
         let local: HashSet<GuestId> = contexts.iter().map(|c| c.guest).collect();
         for context in &contexts {
-            let connection = Connection {
-                guest_id: context.guest,
-                node_id: self.node_id.clone(),
-                socket_id: context.socket_id.to_string(),
-                connected_at: self.now(),
-                username: context.username.clone(),
-                session_expires_at: context.session_expires_at,
-            };
+            let connection = context.connection(&self.node_id, self.now());
             let written = async {
                 self.stores
                     .sessions
-                    .create_session(&context.session_record)
+                    .create_session(&context.session)
                     .await?;
                 self.stores.presence.register_connection(&connection).await
             };

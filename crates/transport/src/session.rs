@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use duet_auth::{AuthError, Authenticated, Session, extract_token};
-use duet_core::{GuestId, RoomId, SessionId, Timestamp};
+use duet_core::{GuestId, NodeId, RoomId, Timestamp};
 use duet_presence_store::{Connection, DeadNode, LastSeen};
 use serde_json::Value as Json;
 use socketioxide::SocketIo;
@@ -35,12 +35,10 @@ const BACKLOG_RETRY_MS: u64 = 1000;
 /// Who a socket belongs to, set by the handshake, with the socket's inbox.
 pub(crate) struct SocketContext<A: Adapter> {
     pub(crate) guest: GuestId,
-    pub(crate) session: SessionId,
-    pub(crate) username: String,
-    pub(crate) session_expires_at: Timestamp,
+    /// The session as the handshake found it (also what is written back into a store that
+    /// lost it).
+    pub(crate) session: Session,
     pub(crate) socket_id: Sid,
-    /// The session as the handshake found it, to write back into a store that lost it.
-    pub(crate) session_record: Session,
     /// What the client says it last received (`auth.lastSeen`), for its resume.
     last_seen: Option<LastSeen>,
     /// The chat and partner of its last message to a partner on another node (see
@@ -209,6 +207,18 @@ impl<A: Adapter> FromMessageParts<A> for Admitted<A> {
 }
 
 impl<A: Adapter> SocketContext<A> {
+    /// This socket as its guest's connection on `node`, connected `at`.
+    pub(crate) fn connection(&self, node: &NodeId, at: Timestamp) -> Connection {
+        Connection {
+            guest_id: self.guest,
+            node_id: node.clone(),
+            socket_id: self.socket_id.to_string(),
+            connected_at: at,
+            username: self.session.guest.username.to_string(),
+            session_expires_at: self.session.expires_at(),
+        }
+    }
+
     /// The partner remembered from an earlier message, if any.
     pub(crate) fn remembered_partner(&self) -> Option<(RoomId, GuestId)> {
         *self
@@ -280,11 +290,8 @@ impl<A: Adapter> Duet<A> {
         }
         let context = Arc::new(SocketContext {
             guest: session.guest.id,
-            session: session.id,
-            username: session.guest.username.to_string(),
-            session_expires_at: session.expires_at(),
             socket_id: socket.id,
-            session_record: session.clone(),
+            session,
             last_seen,
             partner: std::sync::Mutex::default(),
             inbox: Inbox::held(
@@ -327,14 +334,7 @@ impl<A: Adapter> Duet<A> {
         self.local_sockets.fetch_add(1, Ordering::AcqRel);
         metrics::gauge!(names::SOCKETS_CONNECTED).increment(1.0);
 
-        let connection = Connection {
-            guest_id: context.guest,
-            node_id: self.node_id.clone(),
-            socket_id: socket_id.clone(),
-            connected_at: self.now(),
-            username: context.username.clone(),
-            session_expires_at: context.session_expires_at,
-        };
+        let connection = context.connection(&self.node_id, self.now());
         let previous = match self.stores.presence.register_connection(&connection).await {
             Ok(previous) => previous,
             Err(error) => {
@@ -390,7 +390,7 @@ impl<A: Adapter> Duet<A> {
         if let Some(pair) = &back.pair {
             self.known.paired(me, pair);
             self.remember_if_local(pair).await;
-            let ice = self.ice_servers_until(&me, context.session_expires_at);
+            let ice = self.ice_servers_until(&me, context.session.expires_at());
             emit_here(socket, &Matched::new(pair, &me, ice, true));
         }
         for kept in back.entries {
