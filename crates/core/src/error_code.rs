@@ -38,11 +38,19 @@ pub enum ErrorCode {
     NotFound,
     /// The route does not take that method.
     MethodNotAllowed,
+    /// The guest or its address is banned; comes with `expiresAt`.
+    Banned,
+    /// Session creation needs a solved proof of work and none was sent.
+    PowRequired,
+    /// The proof of work sent is wrong, expired or already used.
+    PowInvalid,
+    /// The content filter refused the text.
+    ContentRefused,
 }
 
 impl ErrorCode {
     /// Every code, in the order of protocol.md.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 18] = [
         Self::AuthRequired,
         Self::AuthInvalid,
         Self::SessionExpired,
@@ -57,6 +65,10 @@ impl ErrorCode {
         Self::Internal,
         Self::NotFound,
         Self::MethodNotAllowed,
+        Self::Banned,
+        Self::PowRequired,
+        Self::PowInvalid,
+        Self::ContentRefused,
     ];
 
     /// The code as it goes on the wire (`UPPER_SNAKE_CASE`).
@@ -76,6 +88,10 @@ impl ErrorCode {
             Self::Internal => "INTERNAL",
             Self::NotFound => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::Banned => "BANNED",
+            Self::PowRequired => "POW_REQUIRED",
+            Self::PowInvalid => "POW_INVALID",
+            Self::ContentRefused => "CONTENT_REFUSED",
         }
     }
 }

@@ -60,6 +60,14 @@ uuid_id!(
     /// One chat between two guests: the `roomId` of the protocol.
     RoomId
 );
+uuid_id!(
+    /// One report a guest made about its partner.
+    ReportId
+);
+uuid_id!(
+    /// One ban of a guest or of a client address.
+    BanId
+);
 
 /// Separates a node's name from its incarnation.
 const INCARNATION_SEPARATOR: char = '@';

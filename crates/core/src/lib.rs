@@ -39,4 +39,4 @@ pub mod redis;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error_code::ErrorCode;
-pub use ids::{GuestId, NodeId, RoomId, SessionId};
+pub use ids::{BanId, GuestId, NodeId, ReportId, RoomId, SessionId};

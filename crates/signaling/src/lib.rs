@@ -33,7 +33,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 pub use duet_core::ErrorCode;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha1::Sha1;
