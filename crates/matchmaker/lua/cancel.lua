@@ -1,3 +1,3 @@
--- ARGV[8]: gid. Answers 1 when a ticket was taken.
-if take(ARGV[8]) then return { '1' } end
+-- ARGV[9]: gid. Answers 1 when a ticket was taken.
+if take(ARGV[9]) then return { '1' } end
 return { '0' }

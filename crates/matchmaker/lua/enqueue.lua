@@ -37,7 +37,7 @@ end
 -- A failing enqueue answers `error` and a message, and the batch goes on: an error thrown out
 -- of the script would lose the answers of the enqueues before it, whose effects stay.
 local out = {}
-for k = 8, #ARGV, 3 do
+for k = 9, #ARGV, 3 do
   local ok, answer = pcall(enqueue, ARGV[k], ARGV[k + 1], ARGV[k + 2])
   if not ok then
     local message = type(answer) == 'table' and answer.err or tostring(answer)

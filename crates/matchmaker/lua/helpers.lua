@@ -1,10 +1,11 @@
 -- Shared functions of the queue's scripts, prepended to each: reading and removing tickets,
 -- and finding a partner.
--- KEYS: seq, due, exp, open, settled (RedisQueue's Keys). ARGV starts with seven common
+-- KEYS: seq, due, exp, open, settled (RedisQueue's Keys). ARGV starts with eight common
 -- arguments: the ticket key prefix, the interest line prefix, now, the interest wait, when a wait
--- starting now ends, when a ticket written now expires, and its key's lifetime (milliseconds).
+-- starting now ends, when a ticket written now expires, its key's lifetime (milliseconds), and
+-- the prefix of each guest's set of guests it is kept apart from.
 local SEQ, DUE, EXP, OPEN, SETTLED = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local TICKET, INTEREST = ARGV[1], ARGV[2]
+local TICKET, INTEREST, APART = ARGV[1], ARGV[2], ARGV[8]
 local NOW_TEXT, WAIT_END, EXPIRES, TICKET_PX = ARGV[3], ARGV[5], ARGV[6], ARGV[7]
 local NOW, WAIT = tonumber(NOW_TEXT), tonumber(ARGV[4])
 
@@ -22,6 +23,16 @@ local function parse_ticket(text)
   if not seq then return nil end
   return { seq = seq, since = since, expires = expires, phase = phase,
            last = last, ints = ints_json }
+end
+
+-- The guests `gid` must never be paired with (blocked or reported), as a set, or nil when
+-- there are none. Each member's score is until when it holds (ms).
+local function apart_of(gid)
+  local others = redis.call('ZRANGE', APART .. gid, '(' .. NOW_TEXT, '+inf', 'BYSCORE')
+  if #others == 0 then return nil end
+  local set = {}
+  for _, g in ipairs(others) do set[g] = true end
+  return set
 end
 
 local function read_ticket(gid)
@@ -56,14 +67,15 @@ end
 local SCAN_RANGES = { { '0', '0', 1 }, { '1', '15', 15 } }
 
 -- The oldest member of a line that `me` may pair with, and the oldest recent partner in it,
--- each as {gid, seq, member, line}. Members are `<gid>|<last partner>|<seq>`.
-local function scan(key, me, last)
+-- each as {gid, seq, member, line}. Members are `<gid>|<last partner>|<seq>`. Guests in the
+-- set `apart` are passed over.
+local function scan(key, me, last, apart)
   local recent = nil
   for _, range in ipairs(SCAN_RANGES) do
     local items = redis.call('ZRANGE', key, range[1], range[2])
     for _, member in ipairs(items) do
       local g, glast, seq = string.match(member, '^([^|]*)|([^|]*)|(%d+)$')
-      if g and g ~= me then
+      if g and g ~= me and not (apart and apart[g]) then
         local entry = { g, tonumber(seq), member, key }
         if g == last or glast == me then
           if not recent then recent = entry end
@@ -88,18 +100,19 @@ end
 -- have waited the interest wait.
 local function find(me, last, interests, settled, since)
   local best, recent = nil, nil
+  local apart = apart_of(me)
   local lines = {}
   for _, interest in ipairs(interests) do table.insert(lines, INTEREST .. interest) end
   -- One EXISTS over all of them spares a scan per interest when nobody shares any.
   if #lines > 0 and redis.call('EXISTS', unpack(lines)) > 0 then
     for _, line in ipairs(lines) do
-      local b, r = scan(line, me, last)
+      local b, r = scan(line, me, last, apart)
       best, recent = older(best, b), older(recent, r)
     end
   end
   if not best and settled then
     for _, line in ipairs({ OPEN, SETTLED }) do
-      local b, r = scan(line, me, last)
+      local b, r = scan(line, me, last, apart)
       best, recent = older(best, b), older(recent, r)
     end
   end

@@ -1,5 +1,5 @@
 -- ARGV[8..]: gids whose tickets live on.
-for k = 8, #ARGV do
+for k = 9, #ARGV do
   local g = ARGV[k]
   local t = read_ticket(g)
   if t then

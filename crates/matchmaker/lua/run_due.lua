@@ -1,5 +1,5 @@
--- ARGV[8]: limit. Returns "P" + two tickets' fields per pairing, "E" + gid per expiry.
-local limit = tonumber(ARGV[8])
+-- ARGV[9]: limit. Returns "P" + two tickets' fields per pairing, "E" + gid per expiry.
+local limit = tonumber(ARGV[9])
 local out = {}
 local handled = 0
 local due = redis.call('ZRANGEBYSCORE', DUE, '-inf', NOW_TEXT, 'LIMIT', 0, limit)

@@ -3,7 +3,9 @@
 //! Guests wait in a [`MatchQueue`] with optional [`Interests`]. Two guests who share an interest
 //! are paired first; a guest with interests who finds nobody within the interest wait is paired
 //! at random; the longest-waiting candidate is always served first and becomes the initiator;
-//! two guests who just parted are not paired again while anyone else waits.
+//! two guests who just parted are not paired again while anyone else waits; two guests kept
+//! apart ([`MatchQueue::keep_apart`]: one blocked or reported the other) are never paired while
+//! it holds.
 //!
 //! | queue | when | built |
 //! |---|---|---|

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use duet_core::{Clock, GuestId, SystemClock};
+use duet_core::{Clock, GuestId, SystemClock, Timestamp};
 
 use crate::error::QueueError;
 use crate::model::{DueWork, Enqueued, MatchConfig, Ticket};
@@ -74,6 +74,22 @@ impl MatchQueue for MemoryQueue {
 
     async fn waiting_count(&self) -> Result<u64, QueueError> {
         Ok(self.waitlist()?.len() as u64)
+    }
+
+    async fn keep_apart(
+        &self,
+        a: &GuestId,
+        b: &GuestId,
+        until: Timestamp,
+    ) -> Result<(), QueueError> {
+        self.waitlist()?.keep_apart(*a, *b, until);
+        Ok(())
+    }
+
+    async fn extend_apart(&self, guest: &GuestId, until: Timestamp) -> Result<(), QueueError> {
+        let now = self.clock.now();
+        self.waitlist()?.extend_apart(*guest, until, now);
+        Ok(())
     }
 
     async fn run_due(&self, limit: usize) -> Result<DueWork, QueueError> {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use duet_core::{Clock, GuestId};
+use duet_core::{Clock, GuestId, Timestamp};
 
 use crate::error::QueueError;
 use crate::model::{DueWork, Enqueued, MatchConfig, Ticket};
@@ -46,6 +46,20 @@ pub trait MatchQueue: Send + Sync + std::fmt::Debug + 'static {
 
     /// How many guests wait (the `availableUsers` of `/api/stats`).
     async fn waiting_count(&self) -> Result<u64, QueueError>;
+
+    /// Keeps `a` and `b` from ever being paired with each other until `until`, however long
+    /// either waits and whoever else does (a block or a report). Calling it again only moves the
+    /// end later. On a shared queue it holds for every node at once.
+    async fn keep_apart(
+        &self,
+        a: &GuestId,
+        b: &GuestId,
+        until: Timestamp,
+    ) -> Result<(), QueueError>;
+
+    /// Moves the end of every [`keep_apart`](Self::keep_apart) of `guest` that holds now to
+    /// `until`, when that is later (its session was extended).
+    async fn extend_apart(&self, guest: &GuestId, until: Timestamp) -> Result<(), QueueError>;
 
     /// Handles up to `limit` waits that have ended and tickets that have expired. Its cost is
     /// proportional to what came due, not to the number of guests waiting.

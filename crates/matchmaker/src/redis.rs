@@ -90,6 +90,14 @@ impl Keys {
     fn ticket(&self, guest: &GuestId) -> String {
         format!("{}{guest}", self.ticket_prefix())
     }
+
+    fn apart_prefix(&self) -> String {
+        self.named("apart:")
+    }
+
+    fn apart(&self, guest: &GuestId) -> String {
+        format!("{}{guest}", self.apart_prefix())
+    }
 }
 
 /// Whether `prefix` has a Redis Cluster hash tag: a `{`, then at least one character, then `}`.
@@ -150,6 +158,8 @@ struct Scripts {
     cancel: Script,
     refresh: Script,
     run_due: Script,
+    keep_apart: Script,
+    extend_apart: Script,
 }
 
 /// One enqueue waiting for its batch: the script's three arguments and where the answer goes.
@@ -214,6 +224,8 @@ impl RedisQueue {
                 cancel: script(include_str!("../lua/cancel.lua")),
                 refresh: script(include_str!("../lua/refresh.lua")),
                 run_due: script(include_str!("../lua/run_due.lua")),
+                keep_apart: script(include_str!("../lua/keep_apart.lua")),
+                extend_apart: script(include_str!("../lua/extend_apart.lua")),
             },
         };
         Ok(Self {
@@ -234,8 +246,8 @@ impl RedisQueue {
 
 impl Core {
     /// Arguments every script starts with: the ticket key prefix, the interest line prefix, now,
-    /// the interest wait, when a wait starting now ends, when a ticket written now expires, and
-    /// the lifetime of its key (all in milliseconds). The sums are made here: numbers Lua turns
+    /// the interest wait, when a wait starting now ends, when a ticket written now expires, the
+    /// lifetime of its key (all in milliseconds), and the prefix of the apart sets. The sums are made here: numbers Lua turns
     /// into text go through `printf`, which was a tenth of Redis's time per pair.
     fn common_args(&self, now: Timestamp) -> Vec<String> {
         let now = now.unix_millis();
@@ -251,6 +263,7 @@ impl Core {
             // Ticket keys outlive their expiry a little, so the node that expires them can
             // still read them.
             ttl.saturating_add(TICKET_KEY_SLACK_MS).to_string(),
+            self.keys.apart_prefix(),
         ]
     }
 
@@ -267,6 +280,23 @@ impl Core {
 
     async fn run(&self, script: &Script, args: Vec<String>) -> Result<Vec<String>, QueueError> {
         self.call(script, args).await.map_err(backend)
+    }
+
+    /// Runs a script on the apart sets `keys` (not the fixed keys) with the common arguments,
+    /// then `extra`.
+    async fn run_apart(
+        &self,
+        script: &Script,
+        keys: Vec<String>,
+        extra: [String; 3],
+    ) -> Result<(), QueueError> {
+        let mut args = self.common_args(self.clock.now());
+        args.extend(extra);
+        let _: i64 = script
+            .evalsha_with_reload(&self.client, keys, args)
+            .await
+            .map_err(backend)?;
+        Ok(())
     }
 
     /// Runs one batch of enqueues in one script call and answers each of them.
@@ -452,6 +482,36 @@ impl MatchQueue for RedisQueue {
         )
         .map_err(backend)?;
         Ok(u64::try_from(fresh + settled).unwrap_or(0))
+    }
+
+    async fn keep_apart(
+        &self,
+        a: &GuestId,
+        b: &GuestId,
+        until: Timestamp,
+    ) -> Result<(), QueueError> {
+        let keys = vec![self.core.keys.apart(a), self.core.keys.apart(b)];
+        let extra = [
+            a.to_string(),
+            b.to_string(),
+            until.unix_millis().to_string(),
+        ];
+        self.core
+            .run_apart(&self.core.scripts.keep_apart, keys, extra)
+            .await
+    }
+
+    async fn extend_apart(&self, guest: &GuestId, until: Timestamp) -> Result<(), QueueError> {
+        let keys = vec![self.core.keys.apart(guest)];
+        // The third argument is unused; the shape is shared with keep_apart.
+        let extra = [
+            guest.to_string(),
+            until.unix_millis().to_string(),
+            String::new(),
+        ];
+        self.core
+            .run_apart(&self.core.scripts.extend_apart, keys, extra)
+            .await
     }
 
     async fn run_due(&self, limit: usize) -> Result<DueWork, QueueError> {

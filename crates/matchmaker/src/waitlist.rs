@@ -159,7 +159,7 @@ impl Line {
             };
             at_front = false;
             index += 1;
-            if other.guest == probe.guest {
+            if other.guest == probe.guest || probe.forbids(other) {
                 continue;
             }
             if probe.excludes(other) {
@@ -192,13 +192,24 @@ fn older(a: Option<Entry>, b: Option<Entry>) -> Option<Entry> {
 struct Probe {
     guest: GuestId,
     last_partner: Option<GuestId>,
+    /// Guests it must never be paired with (empty, so no allocation, nearly always).
+    kept_apart: Vec<GuestId>,
 }
 
 impl Probe {
+    /// A recent partner: passed over while anyone else waits.
     fn excludes(&self, other: &Waiting) -> bool {
         self.last_partner == Some(other.guest) || other.last_partner == Some(self.guest)
     }
+
+    /// Kept apart: never.
+    fn forbids(&self, other: &Waiting) -> bool {
+        self.kept_apart.contains(&other.guest)
+    }
 }
+
+/// How often ended keep-aparts are swept out of a [`Waitlist`].
+const APART_SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// The waiting room as a single-threaded data structure; [`MemoryQueue`](crate::MemoryQueue)
 /// wraps it in a mutex. Time is passed in, so it is trivially testable.
@@ -226,6 +237,9 @@ pub struct Waitlist {
     due_stale: usize,
     expiry: BinaryHeap<Reverse<(Timestamp, Entry)>>,
     expiry_stale: usize,
+    /// For each guest, the guests it must never be paired with, and until when.
+    apart: FastMap<GuestId, Vec<(GuestId, Timestamp)>>,
+    apart_swept_at: Timestamp,
 }
 
 impl Waitlist {
@@ -247,7 +261,65 @@ impl Waitlist {
             due_stale: 0,
             expiry: BinaryHeap::new(),
             expiry_stale: 0,
+            apart: FastMap::default(),
+            apart_swept_at: Timestamp::from_unix_millis(i64::MIN),
         }
+    }
+
+    /// See [`MatchQueue::keep_apart`](crate::MatchQueue::keep_apart).
+    pub fn keep_apart(&mut self, a: GuestId, b: GuestId, until: Timestamp) {
+        for (guest, other) in [(a, b), (b, a)] {
+            let list = self.apart.entry(guest).or_default();
+            match list.iter_mut().find(|(g, _)| *g == other) {
+                Some((_, end)) => *end = (*end).max(until),
+                None => list.push((other, until)),
+            }
+        }
+    }
+
+    /// See [`MatchQueue::extend_apart`](crate::MatchQueue::extend_apart).
+    pub fn extend_apart(&mut self, guest: GuestId, until: Timestamp, now: Timestamp) {
+        let others: Vec<GuestId> = self
+            .apart
+            .get(&guest)
+            .into_iter()
+            .flatten()
+            .filter(|(_, end)| *end > now)
+            .map(|(other, _)| *other)
+            .collect();
+        for other in others {
+            self.keep_apart(guest, other, until);
+        }
+    }
+
+    /// The probe of `guest` at `now`.
+    fn probe(&self, guest: GuestId, last_partner: Option<GuestId>, now: Timestamp) -> Probe {
+        let kept_apart = self
+            .apart
+            .get(&guest)
+            .into_iter()
+            .flatten()
+            .filter(|(_, end)| *end > now)
+            .map(|(other, _)| *other)
+            .collect();
+        Probe {
+            guest,
+            last_partner,
+            kept_apart,
+        }
+    }
+
+    /// Forgets keep-aparts that ended, once a minute: the map holds only guests who were ever
+    /// blocked or reported, so a full pass is cheap at that pace.
+    fn sweep_apart(&mut self, now: Timestamp) {
+        if now.saturating_sub(APART_SWEEP_EVERY) < self.apart_swept_at {
+            return;
+        }
+        self.apart_swept_at = now;
+        self.apart.retain(|_, list| {
+            list.retain(|(_, end)| *end > now);
+            !list.is_empty()
+        });
     }
 
     /// How many guests wait.
@@ -273,10 +345,7 @@ impl Waitlist {
         let seq = self.next_seq;
         self.next_seq += 1;
         let settled = ticket.interests.is_empty() || self.interest_wait.is_zero();
-        let probe = Probe {
-            guest: ticket.guest,
-            last_partner: ticket.last_partner,
-        };
+        let probe = self.probe(ticket.guest, ticket.last_partner, now);
         // Each interest is hashed once: the slots found serve both the search and the insert.
         let mut resolved = [None; MAX_INTERESTS];
         let mut known = LineIds::default();
@@ -365,6 +434,7 @@ impl Waitlist {
 
     /// See [`MatchQueue::run_due`](crate::MatchQueue::run_due).
     pub fn run_due(&mut self, limit: usize, now: Timestamp) -> DueWork {
+        self.sweep_apart(now);
         let mut work = DueWork::default();
         let mut handled = 0;
         while handled < limit {
@@ -413,10 +483,7 @@ impl Waitlist {
         let waiting = self.slab.get_mut(entry.slot)?;
         waiting.phase = Phase::Settled;
         let has_interests = !waiting.interests.is_empty();
-        let probe = Probe {
-            guest: waiting.guest,
-            last_partner: waiting.last_partner,
-        };
+        let (guest, last_partner) = (waiting.guest, waiting.last_partner);
         let lines = waiting.lines;
         let since = waiting.since;
         let expires_at = waiting.expires_at;
@@ -424,6 +491,7 @@ impl Waitlist {
             self.random_settled.push(entry);
         }
         self.expiry.push(Reverse((expires_at, entry)));
+        let probe = self.probe(guest, last_partner, now);
         let partner = self.find_partner(&probe, lines.as_slice(), true, since, now)?;
         let me = self.remove(entry.slot)?;
         let mut my_lines = [None; MAX_INTERESTS];

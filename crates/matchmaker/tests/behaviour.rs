@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use duet_core::{GuestId, ManualClock};
+use duet_core::{Clock, GuestId, ManualClock};
 use duet_matchmaker::{Enqueued, Interests, MatchConfig, MatchQueue, MemoryQueue, Pairing, Ticket};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -248,6 +248,53 @@ async fn recent_partners_rematch_when_nobody_else_came(f: Fixture) {
     assert_eq!(names(&work.pairings[0].common_interests), ["rust"]);
 }
 
+impl Fixture {
+    async fn keep_apart(&self, a: GuestId, b: GuestId, for_: Duration) {
+        let until = self.clock.now().saturating_add(for_);
+        self.queue
+            .keep_apart(&a, &b, until)
+            .await
+            .unwrap_or_else(|e| panic!("keep_apart: {e}"));
+    }
+}
+
+async fn guests_kept_apart_are_never_paired_while_it_holds(f: Fixture) {
+    let [a, b, c] = guests();
+    f.keep_apart(a, b, Duration::from_secs(600)).await;
+    // Whoever comes second, and however long both wait alone, they are not paired.
+    f.waits(a, &["rust"]).await;
+    f.waits(b, &["rust"]).await;
+    f.clock.advance(WAIT * 3);
+    assert!(f.due().await.pairings.is_empty());
+    // Someone else is paired with either at once.
+    let pair = f.pairs(c, &["rust"]).await;
+    assert_eq!((pair.initiator.guest, pair.responder.guest), (a, c));
+    // Once it ends, they may meet again.
+    f.clock.advance(Duration::from_secs(600));
+    let pair = f.pairs(a, &[]).await;
+    assert_eq!((pair.initiator.guest, pair.responder.guest), (b, a));
+}
+
+async fn keeping_apart_holds_both_ways_and_can_be_extended(f: Fixture) {
+    let [a, b, c] = guests();
+    f.waits(b, &[]).await;
+    // Made while b already waits, from a's side only: b is still not a's partner, nor a b's.
+    f.keep_apart(a, b, Duration::from_secs(60)).await;
+    f.waits(a, &[]).await;
+    f.keep_apart(c, a, Duration::from_secs(60)).await;
+    let until = f.clock.now().saturating_add(Duration::from_secs(3600));
+    f.queue
+        .extend_apart(&a, until)
+        .await
+        .unwrap_or_else(|e| panic!("extend_apart: {e}"));
+    f.clock.advance(Duration::from_secs(70));
+    // Past the first end (and within the ticket lifetime), the extension holds: c pairs with b, never with a.
+    let pair = f.pairs(c, &[]).await;
+    assert_eq!(pair.initiator.guest, b);
+    assert!(f.due().await.pairings.is_empty());
+    assert!(f.is_waiting(a).await);
+}
+
 async fn unrefreshed_tickets_expire(f: Fixture) {
     let [a, b] = guests();
     f.waits(a, &["rust"]).await;
@@ -354,6 +401,8 @@ duet_test_support::backend_suite!(
         recent_partners_wait_for_someone_else,
         recent_partners_rematch_when_nobody_else_came,
         unrefreshed_tickets_expire,
+        guests_kept_apart_are_never_paired_while_it_holds,
+        keeping_apart_holds_both_ways_and_can_be_extended,
         concurrent_enqueues_never_pair_a_guest_twice,
     ]
 );
