@@ -22,6 +22,7 @@ export async function startServer(env = {}) {
       RUST_LOG: process.env.RUST_LOG ?? 'warn,duet_server=info',
       // Every test client comes from 127.0.0.1; the per-IP cap has a test of its own.
       DUET_MAX_PENDING_CONNECTIONS_PER_IP: '100000',
+      DUET_MAX_GUESTS_PER_IP: '0',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

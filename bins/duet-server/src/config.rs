@@ -129,10 +129,50 @@ pub(crate) struct Config {
     #[arg(long, env = "DUET_MAX_PENDING_CONNECTIONS_PER_IP", default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) max_pending_connections_per_ip: u64,
 
+    /// Distinct guests whose reports within the window ban a guest (0: no automatic bans).
+    #[arg(long, env = "DUET_AUTOBAN_REPORTS", default_value_t = 3)]
+    pub(crate) autoban_reports: u32,
+    /// The window in which reports count towards an automatic ban, in seconds.
+    #[arg(long, env = "DUET_AUTOBAN_WINDOW_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) autoban_window_seconds: u64,
+    /// How long an automatic ban of a guest lasts, in seconds.
+    #[arg(long, env = "DUET_AUTOBAN_SECONDS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) autoban_seconds: u64,
+    /// How long an automatic ban of the guest's address lasts, in seconds (0: none; shorter
+    /// than the guest's, as addresses are shared).
+    #[arg(long, env = "DUET_AUTOBAN_IP_SECONDS", default_value_t = 3600)]
+    pub(crate) autoban_ip_seconds: u64,
+    /// How many of the reported guest's last messages are kept with a report (0: none).
+    #[arg(long, env = "DUET_REPORT_EVIDENCE_MESSAGES", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=100))]
+    pub(crate) report_evidence_messages: u64,
+    /// How long reports are kept for operators, in days.
+    #[arg(long, env = "DUET_REPORT_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3650))]
+    pub(crate) report_retention_days: u64,
+    /// Bearer token of the admin API (`/api/admin/...`), at least 32 bytes in production.
+    /// Unset: the admin API does not exist.
+    #[arg(long, env = "DUET_ADMIN_TOKEN", hide_env_values = true)]
+    pub(crate) admin_token: Option<String>,
+    /// Proof of work on session creation: the ALTCHA `maxnumber` (0: off). 100000 takes a
+    /// browser a few hundred milliseconds on average.
+    #[arg(long, env = "DUET_POW_DIFFICULTY", default_value_t = 0)]
+    pub(crate) pow_difficulty: u64,
+    /// How long a proof-of-work challenge may be solved and used, in seconds.
+    #[arg(long, env = "DUET_POW_CHALLENGE_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) pow_challenge_seconds: u64,
+    /// Guests that may be connected to one node from one client address at once (0: no cap).
+    #[arg(long, env = "DUET_MAX_GUESTS_PER_IP", default_value_t = 128)]
+    pub(crate) max_guests_per_ip: u32,
+    /// A file of words and phrases (one per line, `#` comments) that chat texts may not
+    /// contain. Unset: no content filter.
+    #[arg(long, env = "DUET_BLOCKED_WORDS_FILE")]
+    pub(crate) blocked_words_file: Option<std::path::PathBuf>,
     /// How long a graceful shutdown may take before the process exits anyway, in milliseconds.
     #[arg(long, env = "DUET_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000)]
     pub(crate) shutdown_timeout_ms: u64,
 }
+
+/// The shortest admin token production accepts.
+pub(crate) const MIN_ADMIN_TOKEN_BYTES: usize = 32;
 
 /// `DUET_ENV`, case-insensitively: `production`, or anything else.
 fn parse_environment(value: &str) -> Result<Environment, std::convert::Infallible> {
@@ -213,6 +253,47 @@ impl Config {
         })
     }
 
+    /// The admin token, or why the server must not start (a short one in production).
+    pub(crate) fn admin_token(&self) -> Result<Option<duet_transport::AdminToken>, String> {
+        let Some(token) = non_empty(&self.admin_token) else {
+            return Ok(None);
+        };
+        if token.len() < MIN_ADMIN_TOKEN_BYTES {
+            if self.environment == Environment::Production {
+                return Err(format!(
+                    "DUET_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_BYTES} bytes in production (got {})",
+                    token.len()
+                ));
+            }
+            tracing::warn!(
+                "DUET_ADMIN_TOKEN is shorter than {MIN_ADMIN_TOKEN_BYTES} bytes; production refuses it"
+            );
+        }
+        Ok(Some(duet_transport::AdminToken::new(token)))
+    }
+
+    /// The moderation policy from `DUET_AUTOBAN_*` and `DUET_REPORT_RETENTION_DAYS`.
+    pub(crate) fn autoban(&self) -> duet_moderation::AutobanPolicy {
+        duet_moderation::AutobanPolicy {
+            reports: self.autoban_reports,
+            window: Duration::from_secs(self.autoban_window_seconds),
+            guest_ban: Duration::from_secs(self.autoban_seconds),
+            address_ban: Duration::from_secs(self.autoban_ip_seconds),
+            retention: Duration::from_secs(self.report_retention_days * 86_400),
+        }
+    }
+
+    /// The content filter of `DUET_BLOCKED_WORDS_FILE`, or why it cannot be read.
+    pub(crate) fn content_filter(&self) -> Result<Option<duet_moderation::WordList>, String> {
+        let Some(path) = &self.blocked_words_file else {
+            return Ok(None);
+        };
+        let list = duet_moderation::WordList::from_file(path)
+            .map_err(|e| format!("DUET_BLOCKED_WORDS_FILE {}: {e}", path.display()))?;
+        tracing::info!(entries = list.len(), "content filter loaded");
+        Ok(Some(list))
+    }
+
     /// The signing secret, or why the server must not start.
     pub(crate) fn jwt_secret(&self) -> Result<Vec<u8>, String> {
         match (non_empty(&self.jwt_secret), self.environment) {
@@ -285,5 +366,35 @@ mod tests {
         assert_eq!(config.cors_origins, "http://localhost:3000");
         assert_eq!(config.log_format, LogFormat::Pretty);
         assert_eq!(non_empty(&Some("  ".into())), None);
+        let policy = config.autoban();
+        assert_eq!(policy.reports, 3);
+        assert_eq!(policy.window, Duration::from_secs(3600));
+        assert_eq!(policy.guest_ban, Duration::from_secs(86_400));
+        assert!(policy.address_ban < policy.guest_ban);
+        assert_eq!(
+            config.pow_difficulty, 0,
+            "the fixed protocol needs no proof by default"
+        );
+        assert_eq!(config.report_evidence_messages, 0);
+    }
+
+    #[test]
+    fn the_admin_api_needs_a_long_token_in_production() {
+        assert!(parse(&[]).admin_token().is_ok_and(|t| t.is_none()));
+        let short = ["--admin-token", "short"];
+        assert!(parse(&short).admin_token().is_ok_and(|t| t.is_some()));
+        let mut production = vec!["--env", "production"];
+        production.extend(short);
+        assert!(
+            parse(&production)
+                .admin_token()
+                .is_err_and(|e| e.contains("at least 32 bytes"))
+        );
+        let long = "t".repeat(32);
+        let good = parse(&["--env", "production", "--admin-token", &long]);
+        assert!(
+            good.admin_token()
+                .is_ok_and(|t| t.is_some_and(|t| t.matches(&long)))
+        );
     }
 }

@@ -75,8 +75,10 @@ async fn run(config: Config) -> Result<(), String> {
                 .socket_io_builder()
                 .with_adapter::<FredAdapter<_>>(cluster.adapter)
                 .build_layer();
+            let moderation = moderation(&config, &secret, cluster.moderation)?;
             let (duet, init) = Duet::builder(tokens, cluster.stores, cluster.queue)
                 .settings(settings)
+                .moderation(moderation)
                 .node_id(node_id)
                 .readiness(Readiness {
                     adapter: AdapterKind::Redis,
@@ -91,12 +93,42 @@ async fn run(config: Config) -> Result<(), String> {
     };
     let queue = Arc::new(MemoryQueue::new(matching));
     let (layer, io) = settings.socket_io_builder().build_layer();
+    let store = Arc::new(duet_moderation::MemoryModeration::new());
+    let moderation = moderation(&config, &secret, store)?;
     let (duet, ()) = Duet::builder(tokens, Stores::memory(), queue)
         .settings(settings)
+        .moderation(moderation)
         .node_id(node_id)
         .readiness(readiness)
         .build(&io);
     serve(&config, duet, layer).await
+}
+
+/// How the node keeps abuse out, on `store`: keys derived from the JWT secret that every node
+/// of a deployment shares, so address tags and challenges agree across nodes.
+fn moderation(
+    config: &Config,
+    secret: &[u8],
+    store: Arc<dyn duet_moderation::ModerationStore>,
+) -> Result<duet_transport::Moderation, String> {
+    use duet_moderation::{AddressKey, ProofOfWork, derive_key};
+    let address_key = AddressKey::new(&derive_key(secret, "duet address tags"));
+    let mut moderation = duet_transport::Moderation::new(store, address_key);
+    moderation.autoban = config.autoban();
+    moderation.admin_token = config.admin_token()?;
+    moderation.filter = config
+        .content_filter()?
+        .map(|list| Arc::new(list) as Arc<dyn duet_moderation::ContentFilter>);
+    moderation.proof_of_work = (config.pow_difficulty > 0).then(|| {
+        ProofOfWork::new(
+            &derive_key(secret, "duet proof of work"),
+            config.pow_difficulty,
+            Duration::from_secs(config.pow_challenge_seconds),
+        )
+    });
+    moderation.evidence_messages = usize::try_from(config.report_evidence_messages).unwrap_or(0);
+    moderation.max_guests_per_address = config.max_guests_per_ip;
+    Ok(moderation)
 }
 
 /// Serves HTTP and Socket.IO on one port until SIGINT/SIGTERM, then drains.

@@ -86,6 +86,22 @@ pub use pow::{Challenge, PowError, ProofOfWork};
 pub use redis::{RedisModeration, RedisModerationConfig};
 pub use store::ModerationStore;
 
+/// A key for one `purpose` derived from a deployment's `secret` (HMAC-SHA-256 of the purpose
+/// under the secret), so the JWT secret every node shares can key address tags and proof-of-work
+/// signatures without being used for them directly.
+///
+/// ```
+/// let tags = duet_moderation::derive_key(b"jwt secret", "address tags");
+/// assert_ne!(tags, duet_moderation::derive_key(b"jwt secret", "proof of work"));
+/// ```
+pub fn derive_key(secret: &[u8], purpose: &str) -> [u8; 32] {
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha2::Sha256>>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key"));
+    mac.update(purpose.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
 /// Lower-case hex of `bytes`.
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;

@@ -7,7 +7,7 @@ use duet_core::{GuestId, RoomId, Timestamp};
 
 use crate::error::StoreError;
 use crate::kept::{KeepLimits, Kept, LastSeen, Return};
-use crate::model::Pair;
+use crate::model::{LastChat, Pair};
 
 /// Chats in progress and what they need to survive a dropped connection: the pair of each
 /// guest, the partner each one just left, away marks with their deadline, and each guest's
@@ -40,8 +40,9 @@ pub trait ChatStore: Send + Sync + Debug + 'static {
     /// given room.
     async fn end_pair(&self, room: &RoomId) -> Result<Option<Pair>, StoreError>;
 
-    /// The partner `guest` last parted from, while that memory lasts.
-    async fn last_partner(&self, guest: &GuestId) -> Result<Option<GuestId>, StoreError>;
+    /// The chat `guest` last parted from (partner, room, end), while that memory lasts (the
+    /// store's last-partner lifetime, 1 hour by default).
+    async fn last_chat(&self, guest: &GuestId) -> Result<Option<LastChat>, StoreError>;
 
     /// Marks the guest's connection as dropped, its chat held until `until`; entries for it are
     /// held from now on.

@@ -42,6 +42,7 @@
 //!     connected_at: now,
 //!     username: "Ada".into(),
 //!     session_expires_at: ada.expires_at(),
+//!     address_tag: None,
 //! };
 //! stores.presence.register_connection(&socket).await?;
 //!
@@ -87,7 +88,8 @@ pub use error::StoreError;
 pub use kept::{KeepLimits, Kept, KeptEntry, LastSeen, Return};
 pub use memory::{MemoryStore, MemoryStoreConfig};
 pub use model::{
-    BackendKind, Connection, DeadNode, ExpiredSession, Pair, PresenceCounts, PresenceStats,
+    BackendKind, Connection, DeadNode, ExpiredSession, LastChat, Pair, PresenceCounts,
+    PresenceStats,
 };
 pub use presence::PresenceStore;
 #[cfg(feature = "redis")]

@@ -11,7 +11,9 @@ use duet_core::{Clock, GuestId, NodeId, RoomId, SessionId, SystemClock, Timestam
 use crate::chats::ChatStore;
 use crate::error::StoreError;
 use crate::kept::{KeepLimits, Kept, LastSeen, Log, Return};
-use crate::model::{BackendKind, Connection, DeadNode, ExpiredSession, Pair, PresenceCounts};
+use crate::model::{
+    BackendKind, Connection, DeadNode, ExpiredSession, LastChat, Pair, PresenceCounts,
+};
 use crate::presence::PresenceStore;
 use crate::sessions::SessionStore;
 
@@ -69,7 +71,8 @@ struct State {
     nodes: HashMap<NodeId, NodeState>,
     rooms: HashMap<RoomId, Pair>,
     room_of: HashMap<GuestId, RoomId>,
-    last_partner: HashMap<GuestId, (GuestId, Timestamp)>,
+    /// Each guest's last chat, and until when it is remembered.
+    last_partner: HashMap<GuestId, (LastChat, Timestamp)>,
     away: HashMap<GuestId, Timestamp>,
     /// Away marks by deadline, so the overdue ones are found without a scan.
     away_index: BTreeSet<(Timestamp, GuestId)>,
@@ -461,9 +464,8 @@ impl ChatStore for MemoryStore {
     }
 
     async fn end_pair(&self, room: &RoomId) -> Result<Option<Pair>, StoreError> {
-        let until = self
-            .now()
-            .saturating_add(self.shared.config.last_partner_ttl);
+        let now = self.now();
+        let until = now.saturating_add(self.shared.config.last_partner_ttl);
         let mut state = self.state()?;
         let Some(pair) = state.rooms.remove(room) else {
             return Ok(None);
@@ -475,7 +477,12 @@ impl ChatStore for MemoryStore {
             if state.room_of.get(&guest) == Some(room) {
                 state.room_of.remove(&guest);
             }
-            state.last_partner.insert(guest, (partner, until));
+            let last = LastChat {
+                partner,
+                room_id: *room,
+                ended_at: now,
+            };
+            state.last_partner.insert(guest, (last, until));
             state.last_partner_expiry.push_back((until, guest));
             if let Some(until) = state.away.remove(&guest) {
                 state.away_index.remove(&(until, guest));
@@ -485,14 +492,14 @@ impl ChatStore for MemoryStore {
         Ok(Some(pair))
     }
 
-    async fn last_partner(&self, guest: &GuestId) -> Result<Option<GuestId>, StoreError> {
+    async fn last_chat(&self, guest: &GuestId) -> Result<Option<LastChat>, StoreError> {
         let now = self.now();
         let state = self.state()?;
         Ok(state
             .last_partner
             .get(guest)
             .filter(|(_, until)| *until > now)
-            .map(|(partner, _)| *partner))
+            .map(|(last, _)| *last))
     }
 
     async fn set_away(&self, guest: &GuestId, until: Timestamp) -> Result<(), StoreError> {

@@ -21,6 +21,21 @@ pub struct Connection {
     /// When the guest's session expired as of connecting (TURN credentials end there).
     #[serde(default)]
     pub session_expires_at: Timestamp,
+    /// The client's address as an opaque tag (an HMAC the transport makes; never the address),
+    /// so that a report made on any node can name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_tag: Option<String>,
+}
+
+/// The chat a guest last parted from, while the store remembers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastChat {
+    /// The partner of that chat.
+    pub partner: GuestId,
+    /// Its room.
+    pub room_id: RoomId,
+    /// When it ended.
+    pub ended_at: Timestamp,
 }
 
 /// The current chat of two guests.

@@ -50,8 +50,13 @@ async fn ending_a_pair_happens_once_and_remembers_partners(f: Fixture) {
     assert_eq!(ended, vec![pair.clone()]);
     assert_eq!(ok!(f.chats.pair_of(&a)), None);
     assert_eq!(ok!(f.chats.pair_of(&b)), None);
-    assert_eq!(ok!(f.chats.last_partner(&a)), Some(b));
-    assert_eq!(ok!(f.chats.last_partner(&b)), Some(a));
+    assert_eq!(ok!(f.chats.last_chat(&a)).map(|c| c.partner), Some(b));
+    assert_eq!(ok!(f.chats.last_chat(&b)).map(|c| c.partner), Some(a));
+    let last = ok!(f.chats.last_chat(&a));
+    assert_eq!(
+        last.map(|c| (c.room_id, c.ended_at)),
+        Some((pair.room_id, f.now()))
+    );
     assert_eq!(ok!(f.stores.stats()).active_rooms, 0);
     // Both may pair again, with anyone.
     assert!(ok!(f.chats.create_pair(&Pair::new(b, a, f.now()))));
@@ -64,10 +69,10 @@ async fn last_partners_are_forgotten_after_a_while(f: Fixture) {
     ok!(f.chats.create_pair(&pair));
     ok!(f.chats.end_pair(&pair.room_id));
     f.clock.advance(Duration::from_secs(3599));
-    assert_eq!(ok!(f.chats.last_partner(&a)), Some(b));
+    assert_eq!(ok!(f.chats.last_chat(&a)).map(|c| c.partner), Some(b));
     f.clock.advance(Duration::from_secs(2));
-    assert_eq!(ok!(f.chats.last_partner(&a)), None);
-    assert_eq!(ok!(f.chats.last_partner(&b)), None);
+    assert_eq!(ok!(f.chats.last_chat(&a)), None);
+    assert_eq!(ok!(f.chats.last_chat(&b)), None);
 }
 
 async fn away_marks_end_once_when_their_time_is_up(f: Fixture) {

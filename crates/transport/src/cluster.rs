@@ -74,6 +74,8 @@ pub struct Cluster {
     pub queue: Arc<dyn MatchQueue>,
     /// The Socket.IO adapter's constructor.
     pub adapter: RedisAdapterCtr<FredDriver>,
+    /// Reports and bans on Redis (for [`Moderation`](crate::Moderation)).
+    pub moderation: Arc<dyn duet_moderation::ModerationStore>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -96,6 +98,9 @@ pub enum ClusterError {
     /// The match queue refused its settings (likewise).
     #[error("{0}")]
     Queue(#[source] QueueError),
+    /// The moderation store refused its settings (likewise).
+    #[error("{0}")]
+    Moderation(#[source] duet_moderation::ModerationError),
 }
 
 /// Connects to the Redis at `url` with Duet's client settings (`duet_core::redis`): one client
@@ -132,6 +137,13 @@ pub async fn connect(
         RedisStoreConfig::default().with_key_prefix(key_prefix),
     )
     .map_err(ClusterError::Store)?;
+    let moderation = duet_moderation::RedisModeration::new(
+        client.clone(),
+        duet_moderation::RedisModerationConfig {
+            key_prefix: key_prefix.to_owned(),
+        },
+    )
+    .map_err(ClusterError::Moderation)?;
     let queue = RedisQueue::new(
         client,
         matching,
@@ -142,6 +154,7 @@ pub async fn connect(
         stores: Stores::shared(store),
         queue: Arc::new(queue),
         adapter,
+        moderation: Arc::new(moderation),
     })
 }
 

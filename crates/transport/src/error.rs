@@ -28,6 +28,8 @@ pub struct ApiError {
     pub message: String,
     /// For `429`: how long to wait, sent as `Retry-After` in whole seconds (rounded up).
     pub retry_after: Option<Duration>,
+    /// For `403 BANNED`: when the ban ends, sent as `expiresAt` beside the code.
+    pub expires_at: Option<duet_core::Timestamp>,
     cause: Option<Cause>,
 }
 
@@ -48,6 +50,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            expires_at: None,
             cause: None,
         }
     }
@@ -86,6 +89,18 @@ impl ApiError {
         }
     }
 
+    /// `403 BANNED` until `expires_at`.
+    pub fn banned(expires_at: duet_core::Timestamp) -> Self {
+        Self {
+            expires_at: Some(expires_at),
+            ..Self::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::Banned,
+                format!("you are banned until {expires_at}"),
+            )
+        }
+    }
+
     /// `404 NOT_FOUND`.
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such route")
@@ -119,12 +134,22 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<duet_moderation::ModerationError> for ApiError {
+    fn from(error: duet_moderation::ModerationError) -> Self {
+        Self::internal_from(error)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Some(cause) = &self.cause {
             tracing::error!(error = %cause, source = ?cause.source(), "request failed");
         }
-        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let (Some(expires_at), Some(fields)) = (self.expires_at, error.as_object_mut()) {
+            fields.insert("expiresAt".to_owned(), json!(expires_at));
+        }
+        let body = json!({ "error": error });
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(wait) = self.retry_after {
             let seconds = wait.as_millis().div_ceil(1000).max(1);

@@ -1,6 +1,6 @@
 //! The HTTP API of protocol.md §1 as an axum [`Router`] over a [`Duet`] node.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +21,7 @@ use socketioxide::adapter::Adapter;
 
 use crate::error::ApiError;
 use crate::metrics as names;
+use crate::moderate::client_ip;
 use crate::node::Duet;
 
 /// The largest body `POST /api/guest/session` accepts; a username needs far less.
@@ -39,12 +40,14 @@ pub(crate) fn router<A: Adapter>(duet: Arc<Duet<A>>) -> Router {
                 .delete(delete_session::<A>)
                 .layer(DefaultBodyLimit::max(MAX_SESSION_BODY_BYTES)),
         )
-        .route("/api/guest/me", get(me))
+        .route("/api/guest/me", get(me::<A>))
         .route("/api/guest/session/refresh", post(refresh_session::<A>))
+        .route("/api/guest/challenge", get(challenge::<A>))
         .route("/api/stats", get(stats::<A>))
         .route("/health", get(health))
         .route("/ready", get(ready::<A>))
         .route("/metrics", get(metrics::<A>))
+        .merge(crate::admin::router(&duet))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .with_state(duet)
@@ -68,21 +71,21 @@ impl SessionResponse {
     }
 }
 
-/// The client's address: the TCP peer, or with `DUET_TRUST_PROXY` what the trusted proxies say
-/// ([`TrustedProxies::client_ip`](crate::TrustedProxies::client_ip)).
-fn client_ip<A: Adapter>(duet: &Duet<A>, headers: &HeaderMap, peer: Option<SocketAddr>) -> IpAddr {
-    let peer = peer.unwrap_or_else(|| SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
-    if duet.settings.trust_forwarded_for {
-        duet.settings.trusted_proxies.client_ip(headers, peer)
-    } else {
-        peer.ip()
-    }
+/// What a session creation asked for: a name (or one to pick), and a proof of work.
+struct SessionRequest {
+    username: Username,
+    /// The ALTCHA payload of field `altcha`, if one was sent.
+    altcha: Option<String>,
 }
 
-/// Reads the optional `{"username": ...}` body: empty means "pick a name".
-fn requested_username(body: &[u8]) -> Result<Username, ApiError> {
+/// Reads the optional `{"username": ..., "altcha": ...}` body: empty means "pick a name".
+fn session_request(body: &[u8]) -> Result<SessionRequest, ApiError> {
+    let mut request = SessionRequest {
+        username: Username::random(),
+        altcha: None,
+    };
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Username::random());
+        return Ok(request);
     }
     let value: Value = serde_json::from_slice(body)
         .map_err(|_| ApiError::invalid_payload("the body must be a JSON object"))?;
@@ -90,16 +93,87 @@ fn requested_username(body: &[u8]) -> Result<Username, ApiError> {
         return Err(ApiError::invalid_payload("the body must be a JSON object"));
     };
     match fields.get("username") {
-        None | Some(Value::Null) => Ok(Username::random()),
-        Some(Value::String(raw)) => Username::parse(raw).map_err(|error| {
-            ApiError::new(StatusCode::BAD_REQUEST, error.code(), error.to_string())
-        }),
-        Some(_) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidUsername,
-            "username must be a string",
-        )),
+        None | Some(Value::Null) => {}
+        Some(Value::String(raw)) => {
+            request.username = Username::parse(raw).map_err(|error| {
+                ApiError::new(StatusCode::BAD_REQUEST, error.code(), error.to_string())
+            })?;
+        }
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidUsername,
+                "username must be a string",
+            ));
+        }
     }
+    // A proof that is not a string is no proof: POW_INVALID when one is required.
+    request.altcha = match fields.get("altcha") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(payload)) => Some(payload.clone()),
+        Some(_) => Some(String::new()),
+    };
+    Ok(request)
+}
+
+/// With proof of work on, the request's solution must verify and be new.
+async fn check_proof_of_work<A: Adapter>(
+    duet: &Duet<A>,
+    altcha: Option<&str>,
+) -> Result<(), ApiError> {
+    let Some(pow) = &duet.moderation().proof_of_work else {
+        return Ok(());
+    };
+    let refuse = |code: ErrorCode, message: &str| {
+        metrics::counter!(names::POW_REFUSALS, "code" => code.as_str()).increment(1);
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    };
+    let Some(payload) = altcha else {
+        return Err(refuse(
+            ErrorCode::PowRequired,
+            "solve the challenge of GET /api/guest/challenge and send it as `altcha`",
+        ));
+    };
+    let solved = pow
+        .verify(payload, duet.now())
+        .map_err(|error| refuse(ErrorCode::PowInvalid, &error.to_string()))?;
+    let store = &duet.moderation().store;
+    if !store
+        .claim_once(&solved.challenge, solved.expires_at)
+        .await?
+    {
+        return Err(refuse(
+            ErrorCode::PowInvalid,
+            "this proof of work was already used; solve a new challenge",
+        ));
+    }
+    Ok(())
+}
+
+/// `403 BANNED` when `guest` or the client's address is banned.
+async fn refuse_if_banned<A: Adapter>(
+    duet: &Duet<A>,
+    guest: Option<&duet_core::GuestId>,
+    ip: IpAddr,
+    at: &'static str,
+) -> Result<(), ApiError> {
+    let address = duet.moderation().address_key.tag(ip);
+    match duet.ban_of(guest, Some(&address)).await? {
+        Some(ban) => {
+            metrics::counter!(names::BANNED_REFUSALS, "at" => at).increment(1);
+            Err(ApiError::banned(ban.expires_at))
+        }
+        None => Ok(()),
+    }
+}
+
+/// The address of a request.
+fn request_ip<A: Adapter>(
+    duet: &Duet<A>,
+    headers: &HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+) -> IpAddr {
+    client_ip(duet, headers, peer.map(|Extension(ConnectInfo(addr))| addr))
 }
 
 async fn create_session<A: Adapter>(
@@ -108,11 +182,7 @@ async fn create_session<A: Adapter>(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let ip = client_ip(
-        &duet,
-        &headers,
-        peer.map(|Extension(ConnectInfo(addr))| addr),
-    );
+    let ip = request_ip(&duet, &headers, peer);
     if let Err(wait) = duet.session_budget.check(&ip) {
         metrics::counter!(names::SESSION_RATE_LIMITED).increment(1);
         return Err(ApiError::rate_limited(wait));
@@ -125,9 +195,11 @@ async fn create_session<A: Adapter>(
             format!("the body must be at most {MAX_SESSION_BODY_BYTES} bytes"),
         )
     })?;
-    let username = requested_username(&body)?;
+    let request = session_request(&body)?;
+    refuse_if_banned(&duet, None, ip, "session").await?;
+    check_proof_of_work(&duet, request.altcha.as_deref()).await?;
     let now = duet.now();
-    let session = Session::start(username, now, duet.settings.session_ttl);
+    let session = Session::start(request.username, now, duet.settings.session_ttl);
     duet.stores.sessions.create_session(&session).await?;
     let issued = duet
         .tokens
@@ -172,14 +244,37 @@ impl<A: Adapter> FromRequestParts<Arc<Duet<A>>> for BearerGuest {
     }
 }
 
-async fn me(BearerGuest(auth): BearerGuest) -> Json<Value> {
-    Json(json!({ "guest": auth.session.guest }))
+async fn me<A: Adapter>(
+    State(duet): State<Arc<Duet<A>>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    BearerGuest(auth): BearerGuest,
+) -> Result<Json<Value>, ApiError> {
+    let ip = request_ip(&duet, &headers, peer);
+    refuse_if_banned(&duet, Some(&auth.session.guest.id), ip, "http").await?;
+    Ok(Json(json!({ "guest": auth.session.guest })))
+}
+
+/// `GET /api/guest/challenge`: a fresh ALTCHA challenge, when proof of work is on (`404`
+/// otherwise: nothing to solve).
+async fn challenge<A: Adapter>(State(duet): State<Arc<Duet<A>>>) -> Result<Response, ApiError> {
+    let pow = duet
+        .moderation()
+        .proof_of_work
+        .as_ref()
+        .ok_or_else(ApiError::not_found)?;
+    let challenge = pow.challenge(duet.now());
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(challenge)).into_response())
 }
 
 async fn refresh_session<A: Adapter>(
     State(duet): State<Arc<Duet<A>>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     BearerGuest(auth): BearerGuest,
 ) -> Result<Json<SessionResponse>, ApiError> {
+    let ip = request_ip(&duet, &headers, peer);
+    refuse_if_banned(&duet, Some(&auth.session.guest.id), ip, "http").await?;
     let wanted = auth.session.extended(duet.now(), duet.settings.session_ttl);
     let session = duet
         .stores
@@ -187,6 +282,11 @@ async fn refresh_session<A: Adapter>(
         .extend_session(&auth.session.id, wanted.expires_at())
         .await?
         .ok_or_else(|| ApiError::from(AuthError::SessionNotFound))?;
+    // Whom it blocked or reported stays apart from it while the session lives.
+    duet.queue
+        .extend_apart(&session.guest.id, session.expires_at())
+        .await
+        .map_err(ApiError::internal_from)?;
     let issued = duet
         .tokens
         .issue(&session)

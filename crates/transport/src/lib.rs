@@ -54,6 +54,7 @@
 //! |---|---|
 //! | `redis` | `cluster::connect`: the Redis store, queue and Socket.IO adapter together |
 
+mod admin;
 mod client_ip;
 #[cfg(feature = "redis")]
 pub mod cluster;
@@ -66,6 +67,7 @@ mod inbox;
 mod loose;
 mod matching;
 pub mod metrics;
+mod moderate;
 mod node;
 mod rate_limit;
 mod relay;
@@ -78,8 +80,12 @@ mod settings;
 pub use client_ip::{DEFAULT_TRUSTED_PROXIES, TrustedProxies};
 pub use cors::OriginPatterns;
 pub use error::ApiError;
-pub use event::{MAX_CLIENT_ID_CHARS, MAX_FILE_NAME_CHARS, MAX_FILE_TYPE_BYTES, MAX_TEXT_CHARS};
+pub use event::{
+    MAX_CLIENT_ID_CHARS, MAX_FILE_NAME_CHARS, MAX_FILE_TYPE_BYTES, MAX_REPORT_NOTE_CHARS,
+    MAX_TEXT_CHARS,
+};
 pub use held::HELD_MESSAGES;
+pub use moderate::{AdminToken, DEFAULT_REPORT_WINDOW, Moderation};
 pub use node::{ClusterStats, Duet, DuetBuilder, NodeTasks};
 pub use rate_limit::KeyedBudget;
 pub use reply::EventError;

@@ -24,7 +24,12 @@ impl<A: Adapter> Duet<A> {
         if self.stores.chats.pair_of(&me).await?.is_some() {
             return Err(EventError::already_in_chat().into());
         }
-        let last = self.stores.chats.last_partner(&me).await?;
+        let last = self
+            .stores
+            .chats
+            .last_chat(&me)
+            .await?
+            .map(|chat| chat.partner);
         let ticket = Ticket::new(me, interests).with_last_partner(last);
         Ok(match self.queue.enqueue(ticket.clone()).await? {
             Enqueued::Paired(pairing) => Some(pairing),

@@ -60,6 +60,26 @@ pub const MATCH_WAIT_SECONDS: &str = "duet_match_wait_seconds";
 /// Guests waiting to be paired in the cluster.
 pub const GUESTS_WAITING: &str = "duet_guests_waiting";
 
+/// Reports made, labelled by `reason`.
+pub const REPORTS: &str = "duet_reports_total";
+/// Blocks made.
+pub const BLOCKS: &str = "duet_blocks_total";
+/// Bans made, labelled by `source` (`automatic`, `operator`) and `target` (`guest`, `address`).
+pub const BANS: &str = "duet_bans_total";
+/// Bans lifted by an operator.
+pub const BANS_LIFTED: &str = "duet_bans_lifted_total";
+/// Requests and handshakes refused for a ban, labelled by `at` (`handshake`, `session`,
+/// `http`), and sockets disconnected for one (`at` = `socket`).
+pub const BANNED_REFUSALS: &str = "duet_banned_refusals_total";
+/// Session creations refused for a missing or bad proof of work, labelled by `code`.
+pub const POW_REFUSALS: &str = "duet_pow_refusals_total";
+/// Chat texts refused by the content filter.
+pub const CONTENT_REFUSED: &str = "duet_content_refused_total";
+/// Handshakes refused because the client's address has too many guests connected.
+pub const GUESTS_PER_ADDRESS_REFUSED: &str = "duet_guests_per_address_refused_total";
+/// Admin API requests refused for a missing or wrong token, labelled by `code`.
+pub const ADMIN_AUTH_FAILURES: &str = "duet_admin_auth_failures_total";
+
 /// Server events that could not be delivered (the socket's write buffer was full, or the
 /// adapter failed), labelled by `event`.
 pub const EMITS_FAILED: &str = "duet_emits_failed_total";

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::event::ServerEvent;
 use crate::metrics as names;
+use crate::moderate::{GuestsByAddress, Moderation};
 use crate::rate_limit::KeyedBudget;
 use crate::restore::KnownChats;
 use crate::settings::{Readiness, Settings};
@@ -100,6 +101,12 @@ pub struct Duet<A: Adapter> {
     local_pairs: Mutex<HashMap<GuestId, Arc<Pair>>>,
     /// What this node knows of its guests' chats, to write back into a store that lost it.
     pub(crate) known: KnownChats,
+    /// Reports, bans and the rest of keeping abuse out.
+    pub(crate) moderation: Moderation,
+    /// The guests connected here from each client address (the per-address cap).
+    pub(crate) guests_by_address: GuestsByAddress,
+    /// The bans' version this node last applied to its sockets (`u64::MAX`: none yet).
+    pub(crate) bans_seen: AtomicU64,
 }
 
 impl<A: Adapter> std::fmt::Debug for Duet<A> {
@@ -123,9 +130,17 @@ pub struct DuetBuilder {
     settings: Settings,
     readiness: Readiness,
     node_id: Option<NodeId>,
+    moderation: Option<Moderation>,
 }
 
 impl DuetBuilder {
+    /// Sets how the node keeps abuse out (default: [`Moderation::in_memory`], right for one
+    /// node; a cluster needs the shared store and the same address key on every node).
+    pub fn moderation(mut self, moderation: Moderation) -> Self {
+        self.moderation = Some(moderation);
+        self
+    }
+
     /// Sets the node's settings (default: [`Settings::default`]). Build the `SocketIo` from the
     /// same settings ([`Settings::socket_io_builder`]).
     pub fn settings(mut self, settings: Settings) -> Self {
@@ -174,6 +189,9 @@ impl DuetBuilder {
             draining: AtomicBool::new(false),
             local_pairs: Mutex::default(),
             known: KnownChats::new(stores_are_shared),
+            moderation: self.moderation.unwrap_or_else(Moderation::in_memory),
+            guests_by_address: GuestsByAddress::default(),
+            bans_seen: AtomicU64::new(u64::MAX),
         });
         let init = crate::session::serve_namespace(&duet, io);
         (duet, init)
@@ -214,6 +232,7 @@ impl Duet<socketioxide::adapter::LocalAdapter> {
             settings: Settings::default(),
             readiness: Readiness::default(),
             node_id: None,
+            moderation: None,
         }
     }
 }
@@ -333,6 +352,7 @@ impl<A: Adapter> Duet<A> {
             }
             Err(error) => tracing::warn!(%error, "cannot look for dead nodes"),
         }
+        self.check_bans().await;
         if tick.is_multiple_of(TICKET_REFRESH_TICKS) {
             let guests = crate::session::local_guests(&self.io);
             if let Err(error) = self.queue.refresh(&guests).await {

@@ -94,6 +94,27 @@ impl<A: Adapter> Duet<A> {
         context: &SocketContext<A>,
         message: ChatMessage,
     ) -> Result<Ack, Failure> {
+        // Content is part of the shape: refused before the chat is looked up.
+        self.check_content(message.text.as_deref())?;
+        // Copied only when the operator keeps evidence.
+        let evidence = (self.moderation().evidence_messages > 0).then(|| {
+            let file_name = message.file.as_ref().map(|file| file.name.clone());
+            (message.text.clone(), file_name)
+        });
+        let (ack, room) = self.send_message(context, message).await?;
+        if let (Some((text, file_name)), Ack::Sent { sent_at, .. }) = (evidence, &ack) {
+            self.remember_evidence(&context.guest, &room, text, file_name, *sent_at)
+                .await;
+        }
+        Ok(ack)
+    }
+
+    /// [`relay_message`](Self::relay_message) past the content filter: the ack and the room.
+    async fn send_message(
+        &self,
+        context: &SocketContext<A>,
+        message: ChatMessage,
+    ) -> Result<(Ack, RoomId), Failure> {
         let sent_at = self.now();
         let remembered = context
             .remembered_partner()
@@ -146,7 +167,7 @@ impl<A: Adapter> Duet<A> {
             sent_at,
         };
         match kept {
-            Some(Kept::Held(_)) => return Ok(ack),
+            Some(Kept::Held(_)) => return Ok((ack, outgoing.room_id)),
             Some(Kept::Refused) => return Err(EventError::partner_away().into()),
             Some(Kept::Live(seq) | Kept::Unkept(seq)) => outgoing.seq = Some(seq),
             None => {}
@@ -165,7 +186,7 @@ impl<A: Adapter> Duet<A> {
             }
             (Err(_), _) => return Err(EventError::partner_unreachable().into()),
         }
-        Ok(ack)
+        Ok((ack, outgoing.room_id))
     }
 
     /// Keeps `entry` in the partner's log (a marker replaces what was kept). `None` when the

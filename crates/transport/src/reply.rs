@@ -33,7 +33,7 @@ impl std::fmt::Display for EventError {
 impl std::error::Error for EventError {}
 
 impl EventError {
-    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -214,6 +214,12 @@ impl From<EventError> for Failure {
 
 impl From<duet_presence_store::StoreError> for Failure {
     fn from(error: duet_presence_store::StoreError) -> Self {
+        Self::Backend(Box::new(error))
+    }
+}
+
+impl From<duet_moderation::ModerationError> for Failure {
+    fn from(error: duet_moderation::ModerationError) -> Self {
         Self::Backend(Box::new(error))
     }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use duet_auth::{AuthError, Authenticated, Session, extract_token};
-use duet_core::{GuestId, NodeId, RoomId, Timestamp};
+use duet_core::{ErrorCode, GuestId, NodeId, RoomId, Timestamp};
 use duet_presence_store::{Connection, DeadNode, LastSeen};
 use serde_json::Value as Json;
 use socketioxide::SocketIo;
@@ -41,6 +41,8 @@ pub(crate) struct SocketContext<A: Adapter> {
     pub(crate) socket_id: Sid,
     /// What the client says it last received (`auth.lastSeen`), for its resume.
     last_seen: Option<LastSeen>,
+    /// The client's address, as a tag (bans and the per-address cap).
+    pub(crate) address: duet_moderation::AddressTag,
     /// The chat and partner of its last message to a partner on another node (see
     /// `Duet::relay_message`); checked by the store with each use.
     partner: std::sync::Mutex<Option<(RoomId, GuestId)>>,
@@ -216,6 +218,7 @@ impl<A: Adapter> SocketContext<A> {
             connected_at: at,
             username: self.session.guest.username.to_string(),
             session_expires_at: self.session.expires_at(),
+            address_tag: Some(self.address.to_string()),
         }
     }
 
@@ -273,17 +276,40 @@ impl<A: Adapter> Duet<A> {
                 .await
         }
         .await;
+        let refused = |code: ErrorCode| {
+            metrics::counter!(names::HANDSHAKES, "result" => code.as_str()).increment(1);
+            Err(Refusal(code))
+        };
         let session = match outcome {
             Ok(Authenticated { session, .. }) => session,
             Err(error) => {
-                let code = error.code();
-                metrics::counter!(names::HANDSHAKES, "result" => code.as_str()).increment(1);
                 if let AuthError::Backend(source) = &error {
                     tracing::error!(error = %source, "session check failed during a handshake");
                 }
-                return Err(Refusal(code));
+                return refused(error.code());
             }
         };
+        let ip = crate::moderate::address_of_parts(&self, socket.req_parts());
+        let address = self.moderation.address_key.tag(ip);
+        match self.ban_of(Some(&session.guest.id), Some(&address)).await {
+            Ok(None) => {}
+            Ok(Some(_)) => {
+                metrics::counter!(names::BANNED_REFUSALS, "at" => "handshake").increment(1);
+                return refused(ErrorCode::Banned);
+            }
+            Err(error) => {
+                tracing::error!(%error, "ban check failed during a handshake");
+                return refused(ErrorCode::Internal);
+            }
+        }
+        let cap = self.moderation.max_guests_per_address;
+        if !self
+            .guests_by_address
+            .admit(&address, session.guest.id, cap)
+        {
+            metrics::counter!(names::GUESTS_PER_ADDRESS_REFUSED).increment(1);
+            return refused(ErrorCode::RateLimited);
+        }
         metrics::counter!(names::HANDSHAKES, "result" => "ok").increment(1);
         if let Some(slot) = socket.req_parts().extensions.get::<Arc<ConnectionSlot>>() {
             slot.authenticated();
@@ -293,6 +319,7 @@ impl<A: Adapter> Duet<A> {
             socket_id: socket.id,
             session,
             last_seen,
+            address,
             partner: std::sync::Mutex::default(),
             inbox: Inbox::held(
                 self.settings.socket_backlog(),
@@ -422,6 +449,8 @@ impl<A: Adapter> Duet<A> {
     /// so a drain waits for this.
     async fn disconnected(&self, context: &SocketContext<A>, reason: DisconnectReason) {
         metrics::gauge!(names::SOCKETS_CONNECTED).decrement(1.0);
+        self.guests_by_address
+            .release(&context.address, &context.guest);
         if let Err(failure) = self.hold_or_end_chat(context, reason).await {
             failure.log("disconnect", &context.guest);
         }

@@ -12,7 +12,7 @@ use super::{RedisStore, backend, parse};
 use crate::chats::ChatStore;
 use crate::error::StoreError;
 use crate::kept::{KeepLimits, Kept, KeptEntry, LastSeen, Return};
-use crate::model::Pair;
+use crate::model::{LastChat, Pair};
 
 #[async_trait]
 impl ChatStore for RedisStore {
@@ -64,16 +64,17 @@ impl ChatStore for RedisStore {
                 .map_err(backend)?;
             return Ok(None);
         };
-        let until = self
-            .now()
+        let now = self.now();
+        let until = now
             .saturating_add(self.config.last_partner_ttl)
             .unix_millis();
+        let ended = now.unix_millis();
         let call = EndPair {
             room: *room,
             guests: pair.guests(),
             last_partners: [
-                format!("{}|{until}", pair.responder),
-                format!("{}|{until}", pair.initiator),
+                format!("{}|{until}|{room}|{ended}", pair.responder),
+                format!("{}|{until}|{room}|{ended}", pair.initiator),
             ],
             last_partner_ttl: self.config.last_partner_ttl,
         };
@@ -81,20 +82,26 @@ impl ChatStore for RedisStore {
         parse(ended)
     }
 
-    async fn last_partner(&self, guest: &GuestId) -> Result<Option<GuestId>, StoreError> {
+    async fn last_chat(&self, guest: &GuestId) -> Result<Option<LastChat>, StoreError> {
         let entry = self.get(self.keys.last_partner(guest)).await?;
-        // Stored as "<partner>|<until ms>": the key's TTL frees the memory, the deadline keeps
-        // expiry exact against the store's clock.
+        // Stored as "<partner>|<until ms>|<room>|<ended ms>": the key's TTL frees the memory,
+        // the deadline keeps expiry exact against the store's clock.
         let Some(entry) = entry else {
             return Ok(None);
         };
-        let corrupt = || StoreError::Corrupt(format!("last partner {entry:?}"));
-        let (partner, until) = entry.split_once('|').ok_or_else(corrupt)?;
+        let corrupt = || StoreError::Corrupt(format!("last chat {entry:?}"));
+        let mut fields = entry.split('|');
+        let mut next = || fields.next().ok_or_else(corrupt);
+        let (partner, until, room, ended) = (next()?, next()?, next()?, next()?);
         let until: i64 = until.parse().map_err(|_| corrupt())?;
         if until <= self.now().unix_millis() {
             return Ok(None);
         }
-        partner.parse().map(Some).map_err(|_| corrupt())
+        Ok(Some(LastChat {
+            partner: partner.parse().map_err(|_| corrupt())?,
+            room_id: room.parse().map_err(|_| corrupt())?,
+            ended_at: Timestamp::from_unix_millis(ended.parse().map_err(|_| corrupt())?),
+        }))
     }
 
     async fn set_away(&self, guest: &GuestId, until: Timestamp) -> Result<(), StoreError> {

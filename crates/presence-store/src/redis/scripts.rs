@@ -275,7 +275,7 @@ call!(CreatePair => create_pair, |c, keys| [
 pub(super) struct EndPair {
     pub(super) room: RoomId,
     pub(super) guests: [GuestId; 2],
-    /// What each guest remembers of the other: `<partner>|<until ms>`.
+    /// What each guest remembers of the other: `<partner>|<until ms>|<room>|<ended ms>`.
     pub(super) last_partners: [String; 2],
     pub(super) last_partner_ttl: Duration,
 }

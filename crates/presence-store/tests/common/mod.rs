@@ -61,6 +61,7 @@ impl Fixture {
             connected_at: self.now(),
             username: "guest".to_owned(),
             session_expires_at: self.now(),
+            address_tag: None,
         }
     }
 }

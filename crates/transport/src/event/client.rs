@@ -31,10 +31,12 @@ pub(crate) enum EventName {
     IceCandidate,
     Hangup,
     IceServers,
+    Report,
+    Block,
 }
 
 impl EventName {
-    const ALL: [Self; 12] = [
+    const ALL: [Self; 14] = [
         Self::Match,
         Self::CancelMatch,
         Self::Leave,
@@ -47,6 +49,8 @@ impl EventName {
         Self::IceCandidate,
         Self::Hangup,
         Self::IceServers,
+        Self::Report,
+        Self::Block,
     ];
 
     pub(crate) const fn as_str(self) -> &'static str {
@@ -63,6 +67,8 @@ impl EventName {
             Self::IceCandidate => SignalKind::IceCandidate.event(),
             Self::Hangup => SignalKind::Hangup.event(),
             Self::IceServers => "webrtc:ice-servers",
+            Self::Report => "chat:report",
+            Self::Block => "chat:block",
         }
     }
 
@@ -91,6 +97,54 @@ pub(crate) enum ClientEvent {
     Signal(Signal),
     /// `webrtc:ice-servers`.
     IceServers,
+    /// `chat:report`.
+    Report(ReportRequest),
+    /// `chat:block`.
+    Block,
+}
+
+/// The longest note of a `chat:report`, in Unicode scalar values.
+pub const MAX_REPORT_NOTE_CHARS: usize = 500;
+
+/// A checked `chat:report`: why, and what the reporter wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReportRequest {
+    pub(crate) reason: duet_moderation::ReportReason,
+    pub(crate) note: Option<String>,
+}
+
+impl ReportRequest {
+    /// `{"reason": "spam" | "harassment" | "nudity" | "minor" | "other", "note"?: string}`; a
+    /// blank note counts as none, a longer one than 500 characters is `PAYLOAD_TOO_LARGE`.
+    fn decode(payload: Option<&Loose>) -> Result<Self, EventError> {
+        let shape = || {
+            EventError::invalid(
+                "chat:report takes {reason: spam|harassment|nudity|minor|other, note?: string}",
+            )
+        };
+        let payload = payload.ok_or_else(shape)?;
+        let reason = payload
+            .field("reason")
+            .and_then(Loose::text)
+            .and_then(|text| text.parse().ok())
+            .ok_or_else(shape)?;
+        let note = match payload.field("note") {
+            None => None,
+            Some(note) => Some(note.text().ok_or_else(shape)?.trim().to_owned()),
+        };
+        if note
+            .as_ref()
+            .is_some_and(|note| note.chars().count() > MAX_REPORT_NOTE_CHARS)
+        {
+            return Err(EventError::too_large(format!(
+                "a note must be at most {MAX_REPORT_NOTE_CHARS} characters"
+            )));
+        }
+        Ok(Self {
+            reason,
+            note: note.filter(|note| !note.is_empty()),
+        })
+    }
 }
 
 impl ClientEvent {
@@ -119,6 +173,8 @@ impl ClientEvent {
                 Self::Signal(decode_signal(SignalKind::IceCandidate, payload)?)
             }
             EventName::Hangup => Self::Signal(Signal::Hangup),
+            EventName::Report => Self::Report(ReportRequest::decode(payload.as_ref())?),
+            EventName::Block => Self::Block,
         })
     }
 }

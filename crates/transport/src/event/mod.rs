@@ -6,11 +6,14 @@ mod server;
 
 use socketioxide::adapter::Adapter;
 
-pub(crate) use client::{ChatMessage, ClientEvent, EventName};
-pub use client::{MAX_CLIENT_ID_CHARS, MAX_FILE_NAME_CHARS, MAX_FILE_TYPE_BYTES, MAX_TEXT_CHARS};
+pub(crate) use client::{ChatMessage, ClientEvent, EventName, ReportRequest};
+pub use client::{
+    MAX_CLIENT_ID_CHARS, MAX_FILE_NAME_CHARS, MAX_FILE_TYPE_BYTES, MAX_REPORT_NOTE_CHARS,
+    MAX_TEXT_CHARS,
+};
 pub(crate) use server::{
-    Ack, AppError, ChatCleared, ChatEnded, EndReason, Matched, OutgoingFile, OutgoingMessage,
-    PartnerAway, PartnerBack, ServerEvent, SessionReplaced, Typing,
+    Ack, AppError, ChatCleared, ChatEnded, EndReason, GuestBanned, Matched, OutgoingFile,
+    OutgoingMessage, PartnerAway, PartnerBack, ServerEvent, SessionReplaced, Typing,
 };
 
 use crate::loose::Loose;
@@ -51,6 +54,8 @@ impl<A: Adapter> Duet<A> {
             ClientEvent::Typing(started) => self.typing(context, started).await,
             ClientEvent::Signal(signal) => self.signal(context, signal).await,
             ClientEvent::IceServers => Ok(self.ice_servers(context).await),
+            ClientEvent::Report(report) => self.report(context, report).await,
+            ClientEvent::Block => self.block(context).await,
         };
         let answer = result.map_err(|failure| failure.into_answer(name.as_str(), &context.guest));
         reply.send(name, answer);

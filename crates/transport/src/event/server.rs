@@ -34,6 +34,7 @@ server_events! {
     ChatCleared => "chat:cleared",
     OutgoingMessage => "chat:message",
     SessionReplaced => "session:replaced",
+    GuestBanned => "guest:banned",
     AppError<'_> => "app:error",
 }
 
@@ -152,6 +153,15 @@ pub(crate) struct Typing {
 #[derive(Debug, Serialize)]
 pub(crate) struct SessionReplaced {}
 
+/// `guest:banned`: `{"expiresAt", "message"}`, sent to a banned guest's socket before it is
+/// disconnected (a `connect_error` can carry only its code).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GuestBanned {
+    pub(crate) expires_at: duet_core::Timestamp,
+    pub(crate) message: &'static str,
+}
+
 /// `app:error`: an event without an ack callback was refused.
 #[derive(Debug)]
 pub(crate) struct AppError<'a> {
@@ -216,13 +226,15 @@ pub(crate) enum Ack {
     Sent { id: String, sent_at: Timestamp },
     /// `{"ok": true, "iceServers"}` (`webrtc:ice-servers`).
     IceServers(Vec<IceServer>),
+    /// `{"ok": true, "reportId"}` (`chat:report`).
+    Reported(duet_core::ReportId),
 }
 
 impl Serialize for Ack {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let fields = match self {
             Self::Done => 1,
-            Self::Waiting | Self::IceServers(_) => 2,
+            Self::Waiting | Self::IceServers(_) | Self::Reported(_) => 2,
             Self::Sent { .. } => 3,
         };
         let mut map = serializer.serialize_map(Some(fields))?;
@@ -235,6 +247,7 @@ impl Serialize for Ack {
                 map.serialize_entry("sentAt", sent_at)?;
             }
             Self::IceServers(servers) => map.serialize_entry("iceServers", servers)?,
+            Self::Reported(id) => map.serialize_entry("reportId", id)?,
         }
         map.end()
     }
