@@ -6,11 +6,14 @@ import { VideoCall } from './call.js';
 import {
   ApiError,
   createSession,
+  fetchMe,
   fetchStats,
   type Ack,
+  type Challenge,
   type ClientEvents,
   type IncomingMessage,
   type Matched,
+  type ReportReason,
   type ServerEvents,
   type Session,
 } from './protocol.js';
@@ -20,6 +23,8 @@ type ChatSocket = Socket<ServerEvents, ClientEvents>;
 const SESSION_KEY = 'duet.session';
 const TYPING_IDLE_MS = 1500;
 const STATS_EVERY_MS = 10_000;
+/** How long after a chat ends its stranger can still be reported or blocked (the server's rule). */
+const REPORT_WINDOW_MS = 60_000;
 
 function element<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);
@@ -43,6 +48,11 @@ const page = {
   videos: element<HTMLElement>('videos'),
   localVideo: element<HTMLVideoElement>('local-video'),
   remoteVideo: element<HTMLVideoElement>('remote-video'),
+  safety: element<HTMLFormElement>('safety'),
+  safetyAbout: element<HTMLElement>('safety-about'),
+  block: element<HTMLButtonElement>('block'),
+  banned: element<HTMLElement>('banned'),
+  bannedUntil: element<HTMLElement>('banned-until'),
 };
 
 /** What the page knows of the current chat; `null` between chats. */
@@ -63,6 +73,8 @@ function seen(roomId: string, seq: number | undefined): void {
   if (seq !== undefined) lastSeen = { roomId, seq };
 }
 let typingTimer: ReturnType<typeof setTimeout> | undefined;
+/** Whom Report and Block are about: the stranger of this chat, or of the last one for a minute. */
+let reportable: { name: string; hideTimer?: ReturnType<typeof setTimeout> } | null = null;
 /** Object URLs of the files shown, released when the messages go. */
 let fileUrls: string[] = [];
 
@@ -130,8 +142,79 @@ function loadSession(): Session | null {
   }
 }
 
+/** Solves a proof-of-work challenge in a Web Worker, so the page stays responsive meanwhile. */
+function solveInWorker(challenge: Challenge): Promise<string> {
+  setStatus('Checking that you are not a robot…');
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./pow-worker.js', import.meta.url), { type: 'module' });
+    worker.onmessage = (event: MessageEvent<string | null>) => {
+      worker.terminate();
+      if (event.data) resolve(event.data);
+      else reject(new Error('the server sent a challenge that cannot be solved'));
+    };
+    worker.onerror = (event) => {
+      worker.terminate();
+      reject(new Error(event.message || 'the check could not run in this browser'));
+    };
+    worker.postMessage(challenge);
+  });
+}
+
+/** The banned page: until when, in words. */
+function showBanned(expiresAt: string | undefined): void {
+  socket?.disconnect();
+  socket = null;
+  setChatting(null);
+  hideSafety();
+  page.start.hidden = true;
+  page.chat.hidden = true;
+  page.banned.hidden = false;
+  const until = expiresAt ? new Date(expiresAt) : null;
+  page.bannedUntil.textContent =
+    until && !Number.isNaN(until.getTime())
+      ? `You were banned after reports from other people. You can chat again from ${until.toLocaleString(undefined, { dateStyle: 'full', timeStyle: 'short' })} (in about ${describeWait(until.getTime() - Date.now())}).`
+      : 'You were banned after reports from other people.';
+}
+
+function describeWait(ms: number): string {
+  const minutes = Math.max(1, Math.round(ms / 60_000));
+  if (minutes < 90) return minutes === 1 ? '1 minute' : `${minutes} minutes`;
+  const hours = Math.round(minutes / 60);
+  return hours === 1 ? '1 hour' : `${hours} hours`;
+}
+
+/** Report and Block, about `name`, for the chat and a minute after it. */
+function offerSafety(name: string): void {
+  clearTimeout(reportable?.hideTimer);
+  reportable = { name };
+  page.safetyAbout.textContent = `Is ${name} bothering you?`;
+  page.safety.hidden = false;
+}
+
+/** The chat ended: Report and Block stay for the minute the server still accepts them. */
+function keepSafetyAfterChat(): void {
+  if (!reportable) return;
+  clearTimeout(reportable.hideTimer);
+  page.safetyAbout.textContent = `Was ${reportable.name} bothering you? You can still report or block them for a minute.`;
+  reportable.hideTimer = setTimeout(hideSafety, REPORT_WINDOW_MS);
+}
+
+function hideSafety(): void {
+  clearTimeout(reportable?.hideTimer);
+  reportable = null;
+  page.safety.hidden = true;
+  page.safety.reset();
+}
+
+/** What an error code means, in words, for the report and block answers. */
+function safetyRefusal(error: { code: string }): string {
+  if (error.code === 'NOT_IN_CHAT') return 'That chat ended more than a minute ago, so it can no longer be reported.';
+  if (error.code === 'RATE_LIMITED') return 'Too many actions at once; try again in a moment.';
+  return 'That did not work; please try again.';
+}
+
 async function newSession(username: string): Promise<Session> {
-  const session = await createSession(username);
+  const session = await createSession(username, solveInWorker);
   sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
   return session;
 }
@@ -141,9 +224,12 @@ function setChatting(matched: Matched | null): void {
   page.video.disabled = !matched || !matched.initiator;
   page.video.title = matched && !matched.initiator ? `${matched.partner.username} starts video calls` : '';
   page.clear.disabled = !matched;
-  if (!matched) {
+  if (matched) {
+    offerSafety(matched.partner.username);
+  } else {
     call?.close();
     page.typing.hidden = true;
+    keepSafetyAfterChat();
   }
 }
 
@@ -180,7 +266,19 @@ function connect(session: Session): ChatSocket {
           lastSeen = undefined;
           connection.connect();
         },
-        (failure: unknown) => setStatus(`Could not start a new session (${String(failure)})`),
+        (failure: unknown) => {
+          if (failure instanceof ApiError && failure.code === 'BANNED') showBanned(failure.expiresAt);
+          else setStatus(`Could not start a new session (${String(failure)})`);
+        },
+      );
+      return;
+    }
+    if (error.message === 'BANNED') {
+      // A connect_error carries only its code: the session's own answer says until when.
+      connection.disconnect();
+      void fetchMe(token).then(
+        () => showBanned(undefined),
+        (failure: unknown) => showBanned(failure instanceof ApiError ? failure.expiresAt : undefined),
       );
       return;
     }
@@ -240,6 +338,7 @@ function connect(session: Session): ChatSocket {
     setChatting(null);
     setStatus('This chat continues in another tab or window.');
   });
+  connection.on('guest:banned', ({ expiresAt }) => showBanned(expiresAt));
   connection.on('app:error', (error) => notice(`${error.event}: ${describe(error)}`));
 
   call = new VideoCall(connection, {
@@ -280,6 +379,10 @@ page.start.addEventListener('submit', (event) => {
       searching = true;
       setStatus('Connecting…');
     } catch (error) {
+      if (error instanceof ApiError && error.code === 'BANNED') {
+        showBanned(error.expiresAt);
+        return;
+      }
       const reason = error instanceof ApiError ? `${error.code}: ${error.message}` : String(error);
       setStatus('');
       alert(`Could not start: ${reason}`);
@@ -361,6 +464,40 @@ page.video.addEventListener('click', () => {
 });
 
 page.hangup.addEventListener('click', () => call?.close(true));
+
+page.safety.addEventListener('submit', (event) => {
+  event.preventDefault();
+  if (!socket || !reportable) return;
+  const form = new FormData(page.safety);
+  const reason = String(form.get('reason') ?? 'other') as ReportReason;
+  const note = String(form.get('note') ?? '').trim();
+  const name = reportable.name;
+  socket.emit('chat:report', note ? { reason, note } : { reason }, (answer) => {
+    if (!answer.ok) {
+      notice(safetyRefusal(answer.error));
+      return;
+    }
+    setChatting(null);
+    hideSafety();
+    setStatus(`Thank you. ${name} was reported, and you will not be matched again. Click “Next stranger” to go on.`);
+    notice(`You reported ${name}.`);
+  });
+});
+
+page.block.addEventListener('click', () => {
+  if (!socket || !reportable) return;
+  const name = reportable.name;
+  socket.emit('chat:block', (answer) => {
+    if (!answer.ok) {
+      notice(safetyRefusal(answer.error));
+      return;
+    }
+    setChatting(null);
+    hideSafety();
+    setStatus(`You blocked ${name}; you will not be matched again. Click “Next stranger” to go on.`);
+    notice(`You blocked ${name}.`);
+  });
+});
 
 async function refreshStats(): Promise<void> {
   try {

@@ -17,6 +17,20 @@ export interface WireError {
   code: string;
   message: string;
   retryAfterMs?: number;
+  /** With `BANNED`: when the ban ends. */
+  expiresAt?: string;
+}
+
+/** Why a stranger is reported (docs/protocol.md, additions). */
+export type ReportReason = 'spam' | 'harassment' | 'nudity' | 'minor' | 'other';
+
+/** An ALTCHA challenge of `GET /api/guest/challenge`. */
+export interface Challenge {
+  algorithm: string;
+  challenge: string;
+  maxnumber: number;
+  salt: string;
+  signature: string;
 }
 
 export type Ack<T extends object = object> = ({ ok: true } & T) | { ok: false; error: WireError };
@@ -68,6 +82,7 @@ export interface ServerEvents {
   'chat:partner:away': (away: { roomId: string }) => void;
   'chat:partner:back': (back: { roomId: string }) => void;
   'session:replaced': (replaced: Record<string, never>) => void;
+  'guest:banned': (banned: { expiresAt: string; message: string }) => void;
   'app:error': (error: WireError & { event: string }) => void;
   'webrtc:offer': (offer: { from: string; sdp: string }) => void;
   'webrtc:answer': (answer: { from: string; sdp: string }) => void;
@@ -91,6 +106,8 @@ export interface ClientEvents {
   'webrtc:answer': (answer: { sdp: string }, ack: (answer: Ack) => void) => void;
   'webrtc:ice-candidate': (candidate: { candidate: RTCIceCandidateInit }, ack: (answer: Ack) => void) => void;
   'webrtc:hangup': (ack: (answer: Ack) => void) => void;
+  'chat:report': (report: { reason: ReportReason; note?: string }, ack: (answer: Ack<{ reportId: string }>) => void) => void;
+  'chat:block': (ack: (answer: Ack) => void) => void;
 }
 
 /** An HTTP error of §1, with its code. */
@@ -99,6 +116,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** With `BANNED`: when the ban ends. */
+    readonly expiresAt?: string,
   ) {
     super(message);
   }
@@ -114,17 +133,28 @@ async function call<T>(path: string, init: RequestInit): Promise<T> {
   } catch {
     // Not JSON (a proxy's page): keep the status.
   }
-  throw new ApiError(response.status, error.code, error.message);
+  throw new ApiError(response.status, error.code, error.message, error.expiresAt);
 }
 
-/** `POST /api/guest/session`: a new guest, with a random name when `username` is empty. */
-export function createSession(username: string): Promise<Session> {
-  const body = username.trim() ? { username } : {};
+/**
+ * `POST /api/guest/session`: a new guest, with a random name when `username` is empty. When the
+ * server asks for proof of work (`GET /api/guest/challenge` answers one), `solve` finds the
+ * solution first.
+ */
+export async function createSession(username: string, solve: (challenge: Challenge) => Promise<string>): Promise<Session> {
+  const body: { username?: string; altcha?: string } = username.trim() ? { username } : {};
+  const challenge = await fetch('/api/guest/challenge', { cache: 'no-store' });
+  if (challenge.ok) body.altcha = await solve((await challenge.json()) as Challenge);
   return call<Session>('/api/guest/session', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify(body),
   });
+}
+
+/** `GET /api/guest/me`: the guest of `token` (a `BANNED` refusal says until when). */
+export function fetchMe(token: string): Promise<{ guest: Guest }> {
+  return call<{ guest: Guest }>('/api/guest/me', { method: 'GET', headers: { Authorization: `Bearer ${token}` } });
 }
 
 /** `GET /api/stats`. */

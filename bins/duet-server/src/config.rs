@@ -152,8 +152,8 @@ pub(crate) struct Config {
     /// Unset: the admin API does not exist.
     #[arg(long, env = "DUET_ADMIN_TOKEN", hide_env_values = true)]
     pub(crate) admin_token: Option<String>,
-    /// Proof of work on session creation: the ALTCHA `maxnumber` (0: off). 100000 takes a
-    /// browser a few hundred milliseconds on average.
+    /// Proof of work on session creation: the ALTCHA `maxnumber` (0: off, as the fixed protocol
+    /// needs). 50000 costs a browser about half a second (docs/operations.md).
     #[arg(long, env = "DUET_POW_DIFFICULTY", default_value_t = 0)]
     pub(crate) pow_difficulty: u64,
     /// How long a proof-of-work challenge may be solved and used, in seconds.
