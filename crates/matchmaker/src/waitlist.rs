@@ -279,33 +279,28 @@ impl Waitlist {
 
     /// See [`MatchQueue::extend_apart`](crate::MatchQueue::extend_apart).
     pub fn extend_apart(&mut self, guest: GuestId, until: Timestamp, now: Timestamp) {
-        let others: Vec<GuestId> = self
-            .apart
-            .get(&guest)
-            .into_iter()
-            .flatten()
-            .filter(|(_, end)| *end > now)
-            .map(|(other, _)| *other)
-            .collect();
-        for other in others {
+        for other in self.kept_apart_from(&guest, now) {
             self.keep_apart(guest, other, until);
         }
     }
 
-    /// The probe of `guest` at `now`.
-    fn probe(&self, guest: GuestId, last_partner: Option<GuestId>, now: Timestamp) -> Probe {
-        let kept_apart = self
-            .apart
-            .get(&guest)
+    /// The guests `guest` is kept apart from at `now` (no allocation when there are none).
+    fn kept_apart_from(&self, guest: &GuestId, now: Timestamp) -> Vec<GuestId> {
+        self.apart
+            .get(guest)
             .into_iter()
             .flatten()
             .filter(|(_, end)| *end > now)
             .map(|(other, _)| *other)
-            .collect();
+            .collect()
+    }
+
+    /// The probe of `guest` at `now`.
+    fn probe(&self, guest: GuestId, last_partner: Option<GuestId>, now: Timestamp) -> Probe {
         Probe {
             guest,
             last_partner,
-            kept_apart,
+            kept_apart: self.kept_apart_from(&guest, now),
         }
     }
 

@@ -40,7 +40,7 @@ pub(crate) fn router<A: Adapter>(duet: Arc<Duet<A>>) -> Router {
                 .delete(delete_session::<A>)
                 .layer(DefaultBodyLimit::max(MAX_SESSION_BODY_BYTES)),
         )
-        .route("/api/guest/me", get(me::<A>))
+        .route("/api/guest/me", get(me))
         .route("/api/guest/session/refresh", post(refresh_session::<A>))
         .route("/api/guest/challenge", get(challenge::<A>))
         .route("/api/stats", get(stats::<A>))
@@ -244,15 +244,25 @@ impl<A: Adapter> FromRequestParts<Arc<Duet<A>>> for BearerGuest {
     }
 }
 
-async fn me<A: Adapter>(
-    State(duet): State<Arc<Duet<A>>>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
-    BearerGuest(auth): BearerGuest,
-) -> Result<Json<Value>, ApiError> {
-    let ip = request_ip(&duet, &headers, peer);
-    refuse_if_banned(&duet, Some(&auth.session.guest.id), ip, "http").await?;
-    Ok(Json(json!({ "guest": auth.session.guest })))
+/// [`BearerGuest`], refused with `403 BANNED` while the guest or the client's address is banned.
+struct UnbannedGuest(Authenticated);
+
+impl<A: Adapter> FromRequestParts<Arc<Duet<A>>> for UnbannedGuest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        duet: &Arc<Duet<A>>,
+    ) -> Result<Self, Self::Rejection> {
+        let BearerGuest(auth) = BearerGuest::from_request_parts(parts, duet).await?;
+        let ip = crate::moderate::address_of_parts(duet, parts);
+        refuse_if_banned(duet, Some(&auth.session.guest.id), ip, "http").await?;
+        Ok(Self(auth))
+    }
+}
+
+async fn me(UnbannedGuest(auth): UnbannedGuest) -> Json<Value> {
+    Json(json!({ "guest": auth.session.guest }))
 }
 
 /// `GET /api/guest/challenge`: a fresh ALTCHA challenge, when proof of work is on (`404`
@@ -269,12 +279,8 @@ async fn challenge<A: Adapter>(State(duet): State<Arc<Duet<A>>>) -> Result<Respo
 
 async fn refresh_session<A: Adapter>(
     State(duet): State<Arc<Duet<A>>>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
-    BearerGuest(auth): BearerGuest,
+    UnbannedGuest(auth): UnbannedGuest,
 ) -> Result<Json<SessionResponse>, ApiError> {
-    let ip = request_ip(&duet, &headers, peer);
-    refuse_if_banned(&duet, Some(&auth.session.guest.id), ip, "http").await?;
     let wanted = auth.session.extended(duet.now(), duet.settings.session_ttl);
     let session = duet
         .stores
