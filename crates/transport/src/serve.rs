@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -89,7 +89,8 @@ pub async fn serve(
                 Some(slot) => Some(slot),
                 None => {
                     metrics::counter!(names::CONNECTIONS_REFUSED).increment(1);
-                    tracing::debug!(%peer, "too many pending connections from one IP");
+                    // No address in the logs (docs/operations.md, Moderation).
+                    tracing::debug!("too many pending connections from one IP");
                     continue;
                 }
             }
@@ -118,13 +119,13 @@ pub async fn serve(
                 .with_upgrades();
             let mut connection = pin!(connection);
             tokio::select! {
-                served = connection.as_mut() => log_end(peer, served),
+                served = connection.as_mut() => log_end(served),
                 () = async {
                     // The guard it returns must not live across the await below.
                     let _ = stopped.wait_for(|stop| *stop).await;
                 } => {
                     connection.as_mut().graceful_shutdown();
-                    log_end(peer, connection.await);
+                    log_end(connection.await);
                 }
             }
         });
@@ -135,9 +136,9 @@ pub async fn serve(
     stop.closed().await;
 }
 
-fn log_end(peer: SocketAddr, served: Result<(), hyper::Error>) {
+fn log_end(served: Result<(), hyper::Error>) {
     if let Err(error) = served {
-        tracing::debug!(%peer, %error, "HTTP connection ended");
+        tracing::debug!(%error, "HTTP connection ended");
     }
 }
 
