@@ -67,9 +67,12 @@ pub(crate) struct Config {
     pub(crate) resume_grace_ms: u64,
 
     /// A directory of static files served at `/` beside the API: the built web demo
-    /// (`web/dist`). Unset: nothing but the API is served.
+    /// (`web/dist`). Unset: the demo built into the binary (see `--web-demo`).
     #[arg(long, env = "DUET_WEB_DIR")]
     pub(crate) web_dir: Option<std::path::PathBuf>,
+    /// Serve the web demo built into the binary at `/` when no `DUET_WEB_DIR` is given.
+    #[arg(long, env = "DUET_WEB_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
+    pub(crate) web_demo: bool,
 
     /// Largest file in one `chat:message`, in bytes.
     #[arg(long, env = "DUET_MAX_FILE_BYTES", default_value_t = 1_048_576)]

@@ -1,6 +1,7 @@
 //! `duet-server`: the reference Duet server. See `--help` for every setting.
 
 mod config;
+mod web_demo;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -155,6 +156,9 @@ async fn serve<A: Adapter>(
             .fallback(not_found);
         app = app.fallback_service(files);
         tracing::info!(dir = %dir.display(), "serving the web demo at /");
+    } else if config.web_demo && web_demo::is_embedded() {
+        app = app.fallback(web_demo::serve);
+        tracing::info!("serving the built-in web demo at /");
     }
     let app = app.layer(socket_layer).layer(cors.layer());
 

@@ -288,3 +288,36 @@ fn a_web_dir_is_served_beside_the_api_and_unknown_files_are_json_404s() {
     assert_eq!(server.call("PUT", "/api/stats", &[], None).status, 405);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn without_a_web_dir_the_built_in_demo_is_served_and_can_be_turned_off() {
+    let server = Server::start(&[("DUET_JWT_SECRET", SECRET)]);
+    let index = server.get("/");
+    assert_eq!(index.status, 200);
+    assert!(index.body.contains("<title>Duet"), "{}", index.body);
+    let page = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../web/dist/index.html"
+    ))
+    .unwrap_or_else(|e| panic!("web/dist is committed: {e}"));
+    assert_eq!(index.body, page, "the page is web/dist/index.html as built");
+    for script in ["/main.js", "/vendor/socket.io.esm.min.js", "/pow-worker.js"] {
+        let answer = server.get(script);
+        assert_eq!(answer.status, 200, "{script}");
+        assert!(
+            answer
+                .header("content-type")
+                .is_some_and(|t| t.contains("javascript")),
+            "{script}"
+        );
+    }
+    assert_eq!(
+        Server::json(&server.get("/missing.js"))["error"]["code"],
+        "NOT_FOUND"
+    );
+    assert_eq!(server.call("POST", "/", &[], None).status, 404);
+    assert_eq!(server.get("/health").status, 200);
+
+    let off = Server::start(&[("DUET_JWT_SECRET", SECRET), ("DUET_WEB_DEMO", "false")]);
+    assert_eq!(off.get("/").status, 404);
+}

@@ -1,0 +1,124 @@
+const ignore = () => { };
+export class VideoCall {
+    socket;
+    views;
+    peer = null;
+    media = null;
+    /** Candidates that arrive before the remote description is set wait here. */
+    early = [];
+    constructor(socket, views) {
+        this.socket = socket;
+        this.views = views;
+        socket.on('webrtc:offer', ({ sdp }) => void this.answer(sdp));
+        socket.on('webrtc:answer', ({ sdp }) => void this.accept(sdp));
+        socket.on('webrtc:ice-candidate', ({ candidate }) => void this.addCandidate(candidate));
+        socket.on('webrtc:hangup', () => this.close());
+    }
+    get active() {
+        return this.peer !== null;
+    }
+    /** Starts a call as the initiator: camera, then the offer. */
+    async start() {
+        try {
+            const peer = await this.open();
+            const offer = await peer.createOffer();
+            await peer.setLocalDescription(offer);
+            this.socket.emit('webrtc:offer', { sdp: offer.sdp ?? '' }, (ack) => {
+                if (!ack.ok)
+                    this.fail(`the offer was refused: ${ack.error.code}`);
+            });
+        }
+        catch (error) {
+            this.fail(String(error));
+        }
+    }
+    /** The partner hung up, left, or this side clicked "Hang up" (then `tell` the partner). */
+    close(tell = false) {
+        if (tell && this.peer)
+            this.socket.emit('webrtc:hangup', ignore);
+        this.stopMedia();
+        this.early = [];
+        this.views.local.srcObject = null;
+        this.views.remote.srcObject = null;
+        this.views.onChange(false);
+    }
+    stopMedia() {
+        this.peer?.close();
+        this.peer = null;
+        for (const track of this.media?.getTracks() ?? [])
+            track.stop();
+        this.media = null;
+    }
+    async open() {
+        // Candidates that came with the offer, while the camera was starting, are kept.
+        this.stopMedia();
+        const media = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+        const peer = new RTCPeerConnection({ iceServers: this.views.iceServers() });
+        this.media = media;
+        this.peer = peer;
+        for (const track of media.getTracks())
+            peer.addTrack(track, media);
+        peer.onicecandidate = ({ candidate }) => {
+            if (candidate)
+                this.socket.emit('webrtc:ice-candidate', { candidate: candidate.toJSON() }, ignore);
+        };
+        peer.ontrack = ({ streams }) => {
+            const [stream] = streams;
+            if (stream)
+                this.views.remote.srcObject = stream;
+        };
+        this.views.local.srcObject = media;
+        this.views.onChange(true);
+        return peer;
+    }
+    async answer(sdp) {
+        try {
+            const peer = await this.open();
+            await peer.setRemoteDescription({ type: 'offer', sdp });
+            await this.flushCandidates();
+            const answer = await peer.createAnswer();
+            await peer.setLocalDescription(answer);
+            this.socket.emit('webrtc:answer', { sdp: answer.sdp ?? '' }, (ack) => {
+                if (!ack.ok)
+                    this.fail(`the answer was refused: ${ack.error.code}`);
+            });
+        }
+        catch (error) {
+            this.fail(String(error));
+        }
+    }
+    async accept(sdp) {
+        if (!this.peer)
+            return;
+        try {
+            await this.peer.setRemoteDescription({ type: 'answer', sdp });
+            await this.flushCandidates();
+        }
+        catch (error) {
+            this.fail(String(error));
+        }
+    }
+    async addCandidate(candidate) {
+        if (!this.peer || !this.peer.remoteDescription) {
+            this.early.push(candidate);
+            return;
+        }
+        try {
+            await this.peer.addIceCandidate(candidate);
+        }
+        catch {
+            // A candidate the browser cannot use (another network, a stale generation) is skipped.
+        }
+    }
+    async flushCandidates() {
+        const waiting = this.early;
+        this.early = [];
+        for (const candidate of waiting)
+            await this.addCandidate(candidate);
+    }
+    fail(message) {
+        this.close(true);
+        this.views.onError(message);
+    }
+}
+//# sourceMappingURL=call.js.map
