@@ -156,3 +156,34 @@ test('what is held for an away guest is bounded in bytes per chat and per node: 
   await pause(200);
   assert.equal(await send(second), 'ok');
 });
+
+test('a page that said it is leaving is held only the reload grace: a closed tab ends soon, a reload resumes', async () => {
+  const server = await start({ DUET_RELOAD_GRACE_MS: '800', DUET_RESUME_GRACE_MS: '15000' });
+  const config = await (await fetch(`${server.url}/api/config`)).json();
+  assert.equal(config.reloadGraceMs, 800);
+  assert.equal(config.resumeGraceMs, 15000);
+  assert.equal(config.maxFileBytes, 1048576);
+  assert.equal(config.maxTextChars, 2000);
+
+  // Closed: Bob hears of it within the reload grace, not the 15 s of a dropped connection.
+  const closing = await pairUp(server);
+  assert.deepEqual(await ask(closing.sa, 'chat:leaving'), { ok: true });
+  const ended = next(closing.sb, 'chat:ended', 4000);
+  const since = Date.now();
+  cutTransport(closing.sa);
+  assert.deepEqual(await ended, { roomId: closing.ma.roomId, reason: 'disconnected' });
+  assert.ok(Date.now() - since < 3000, `ended after ${Date.now() - since} ms`);
+
+  // Reloaded: the same guest is back within the grace, and the chat goes on.
+  const reloading = await pairUp(server);
+  await ask(reloading.sa, 'chat:leaving');
+  cutTransport(reloading.sa);
+  const again = await connect(server, reloading.a.token, {}, (socket) => {
+    socket.once('user:matched', (matched) => { socket.resumed = matched.resumed; });
+  });
+  await pause(1500);
+  assert.equal(again.resumed, true);
+  const got = next(reloading.sb, 'chat:message');
+  assert.equal((await ask(again, 'chat:message', { text: 'back' })).ok, true);
+  assert.equal((await got).text, 'back');
+});

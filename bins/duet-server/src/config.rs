@@ -65,6 +65,14 @@ pub(crate) struct Config {
     /// How long a dropped guest's chat is held, in milliseconds (0 turns resuming off).
     #[arg(long, env = "DUET_RESUME_GRACE_MS", default_value_t = 15_000)]
     pub(crate) resume_grace_ms: u64,
+    /// How long the chat of a guest whose page said it was going away (`chat:leaving`) is held
+    /// once its connection drops, in milliseconds (at most the resume grace).
+    #[arg(long, env = "DUET_RELOAD_GRACE_MS", default_value_t = 3_000)]
+    pub(crate) reload_grace_ms: u64,
+    /// A short notice for the start screen of the web demo and of clients that show it (age,
+    /// conduct), from `GET /api/config`.
+    #[arg(long, env = "DUET_NOTICE")]
+    pub(crate) notice: Option<String>,
 
     /// A directory of static files served at `/` beside the API: the built web demo
     /// (`web/dist`). Unset: the demo built into the binary (see `--web-demo`).
@@ -231,6 +239,8 @@ impl Config {
             rate_limit_max: self.rate_limit_max,
             rate_limit_window: Duration::from_millis(self.rate_limit_window_ms),
             resume_grace: Duration::from_millis(self.resume_grace_ms),
+            reload_grace: Duration::from_millis(self.reload_grace_ms),
+            notice: non_empty(&self.notice).map(str::to_owned),
             max_file_bytes: usize::try_from(self.max_file_bytes).unwrap_or(usize::MAX),
             held_bytes_per_chat: usize::try_from(self.held_bytes_per_chat).unwrap_or(usize::MAX),
             held_bytes_total: usize::try_from(self.held_bytes_total).unwrap_or(usize::MAX),

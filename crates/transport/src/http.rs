@@ -44,6 +44,7 @@ pub(crate) fn router<A: Adapter>(duet: Arc<Duet<A>>) -> Router {
         .route("/api/guest/session/refresh", post(refresh_session::<A>))
         .route("/api/guest/challenge", get(challenge::<A>))
         .route("/api/stats", get(stats::<A>))
+        .route("/api/config", get(client_config::<A>))
         .route("/health", get(health))
         .route("/ready", get(ready::<A>))
         .route("/metrics", get(metrics::<A>))
@@ -329,6 +330,22 @@ async fn stats<A: Adapter>(State(duet): State<Arc<Duet<A>>>) -> Result<Json<Valu
         "connectedSockets": stats.presence.connected_sockets,
         "nodes": stats.presence.live_nodes,
     })))
+}
+
+/// `GET /api/config`: what a client should know of this server's limits before it sends.
+async fn client_config<A: Adapter>(State(duet): State<Arc<Duet<A>>>) -> Json<Value> {
+    let settings = &duet.settings;
+    let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    Json(json!({
+        "maxFileBytes": settings.max_file_bytes,
+        "maxTextChars": crate::event::MAX_TEXT_CHARS,
+        "maxReportNoteChars": crate::event::MAX_REPORT_NOTE_CHARS,
+        "reportWindowMs": millis(duet.moderation().report_window),
+        "resumeGraceMs": millis(settings.resume_grace),
+        "reloadGraceMs": millis(settings.reload_grace.min(settings.resume_grace)),
+        "proofOfWork": duet.moderation().proof_of_work.is_some(),
+        "notice": settings.notice,
+    }))
 }
 
 async fn health() -> Json<Value> {

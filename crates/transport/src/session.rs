@@ -43,6 +43,9 @@ pub(crate) struct SocketContext<A: Adapter> {
     last_seen: Option<LastSeen>,
     /// The client's address, as a tag (bans and the per-address cap).
     pub(crate) address: duet_moderation::AddressTag,
+    /// The page said it is going away (`chat:leaving`): a drop now is held only the reload
+    /// grace.
+    pub(crate) leaving: std::sync::atomic::AtomicBool,
     /// The chat and partner of its last message to a partner on another node (see
     /// `Duet::relay_message`); checked by the store with each use.
     partner: std::sync::Mutex<Option<(RoomId, GuestId)>>,
@@ -320,6 +323,7 @@ impl<A: Adapter> Duet<A> {
             session,
             last_seen,
             address,
+            leaving: std::sync::atomic::AtomicBool::new(false),
             partner: std::sync::Mutex::default(),
             inbox: Inbox::held(
                 self.settings.socket_backlog(),
@@ -498,7 +502,12 @@ impl<A: Adapter> Duet<A> {
             };
             return self.end_chat(&pair, &me, why).await;
         }
-        let until = self.now().saturating_add(self.settings.resume_grace);
+        let grace = if context.leaving.load(Ordering::Acquire) {
+            self.settings.reload_grace.min(self.settings.resume_grace)
+        } else {
+            self.settings.resume_grace
+        };
+        let until = self.now().saturating_add(grace);
         self.stores.chats.set_away(&me, until).await?;
         if let Some(partner) = pair.partner_of(&me) {
             let away = PartnerAway {

@@ -37,6 +37,11 @@ pub struct Settings {
     /// How long a dropped guest's chat is held (`DUET_RESUME_GRACE_MS`, default 15 s; zero
     /// turns resuming off).
     pub resume_grace: Duration,
+    /// How long the chat of a guest whose page said it is going away (`chat:leaving`: the tab
+    /// is closed or reloaded) is held once its connection drops (`DUET_RELOAD_GRACE_MS`,
+    /// default 3 s: enough for a reload, short enough that a closed tab's partner knows soon).
+    /// Never longer than [`Settings::resume_grace`].
+    pub reload_grace: Duration,
     /// The largest file in one `chat:message` (`DUET_MAX_FILE_BYTES`, default 1 MiB).
     pub max_file_bytes: usize,
     /// Engine.IO ping interval (default 25 s).
@@ -57,6 +62,9 @@ pub struct Settings {
     /// refused with `PARTNER_AWAY`, and messages for connected guests still go out but are not
     /// kept for a replay.
     pub held_bytes_total: usize,
+    /// A short operator notice clients show on their start screen (`DUET_NOTICE`), sent by
+    /// `GET /api/config`.
+    pub notice: Option<String>,
 }
 
 impl Default for Settings {
@@ -71,6 +79,7 @@ impl Default for Settings {
             rate_limit_max: 100,
             rate_limit_window: Duration::from_secs(60),
             resume_grace: Duration::from_secs(15),
+            reload_grace: Duration::from_secs(3),
             max_file_bytes: 1024 * 1024,
             ping_interval: Duration::from_secs(25),
             ping_timeout: Duration::from_secs(60),
@@ -78,6 +87,7 @@ impl Default for Settings {
             matcher_tick: Duration::from_millis(100),
             held_bytes_per_chat: 8 * 1024 * 1024,
             held_bytes_total: 256 * 1024 * 1024,
+            notice: None,
         }
     }
 }

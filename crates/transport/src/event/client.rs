@@ -33,10 +33,11 @@ pub(crate) enum EventName {
     IceServers,
     Report,
     Block,
+    Leaving,
 }
 
 impl EventName {
-    const ALL: [Self; 14] = [
+    const ALL: [Self; 15] = [
         Self::Match,
         Self::CancelMatch,
         Self::Leave,
@@ -51,6 +52,7 @@ impl EventName {
         Self::IceServers,
         Self::Report,
         Self::Block,
+        Self::Leaving,
     ];
 
     pub(crate) const fn as_str(self) -> &'static str {
@@ -69,6 +71,7 @@ impl EventName {
             Self::IceServers => "webrtc:ice-servers",
             Self::Report => "chat:report",
             Self::Block => "chat:block",
+            Self::Leaving => "chat:leaving",
         }
     }
 
@@ -101,6 +104,8 @@ pub(crate) enum ClientEvent {
     Report(ReportRequest),
     /// `chat:block`.
     Block,
+    /// `chat:leaving`.
+    Leaving,
 }
 
 /// The longest note of a `chat:report`, in Unicode scalar values.
@@ -175,6 +180,7 @@ impl ClientEvent {
             EventName::Hangup => Self::Signal(Signal::Hangup),
             EventName::Report => Self::Report(ReportRequest::decode(payload.as_ref())?),
             EventName::Block => Self::Block,
+            EventName::Leaving => Self::Leaving,
         })
     }
 }

@@ -56,6 +56,12 @@ impl<A: Adapter> Duet<A> {
             ClientEvent::IceServers => Ok(self.ice_servers(context).await),
             ClientEvent::Report(report) => self.report(context, report).await,
             ClientEvent::Block => self.block(context).await,
+            ClientEvent::Leaving => {
+                context
+                    .leaving
+                    .store(true, std::sync::atomic::Ordering::Release);
+                Ok(Ack::Done)
+            }
         };
         let answer = result.map_err(|failure| failure.into_answer(name.as_str(), &context.guest));
         reply.send(name, answer);
