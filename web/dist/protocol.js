@@ -48,6 +48,14 @@ export async function createSession(username, solve) {
 export function fetchMe(token) {
     return call('/api/guest/me', { method: 'GET', headers: { Authorization: `Bearer ${token}` } });
 }
+/** `POST /api/guest/session/refresh`: a fresh token, the session's lifetime extended. */
+export function refreshSession(token) {
+    return call('/api/guest/session/refresh', { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
+}
+/** `GET /api/config`. */
+export function fetchConfig() {
+    return call('/api/config', { method: 'GET' });
+}
 /** `GET /api/stats`. */
 export function fetchStats() {
     return call('/api/stats', { method: 'GET' });

@@ -13,7 +13,9 @@ const clientDist = path.join(path.dirname(require.resolve('socket.io-client/pack
 
 await mkdir(path.join(dist, 'vendor'), { recursive: true });
 await copyFile(path.join(web, 'static', 'index.html'), path.join(dist, 'index.html'));
-await copyFile(path.join(web, 'static', 'style.css'), path.join(dist, 'style.css'));
+for (const file of ['style.css', 'favicon.svg']) {
+  await copyFile(path.join(web, 'static', file), path.join(dist, file));
+}
 for (const file of ['socket.io.esm.min.js', 'socket.io.esm.min.js.map']) {
   await copyFile(path.join(clientDist, file), path.join(dist, 'vendor', file));
 }

@@ -1,146 +1,131 @@
 // The Duet web demo: a guest session over HTTP, one Socket.IO connection, and the chat of
-// docs/protocol.md (matching, text, files, typing, clear, resume, video). Everything a partner
-// sends is shown as text (`textContent`), never as HTML.
+// docs/protocol.md. The page is one explicit `Phase`; `setPhase` is the only place that changes
+// it, and `render` the only place that shows it. What must survive a reload (the session, the
+// chat and its history) lives in sessionStorage (storage.ts).
 import { io, type Socket } from 'socket.io-client';
 import { VideoCall } from './call.js';
 import {
   ApiError,
   createSession,
+  fetchConfig,
   fetchMe,
   fetchStats,
-  type Ack,
+  refreshSession,
   type Challenge,
   type ClientEvents,
   type IncomingMessage,
   type Matched,
   type ReportReason,
+  type ServerConfig,
   type ServerEvents,
   type Session,
 } from './protocol.js';
+import { type ChatSnapshot, type HistoryEntry, loadChat, loadSession, saveChat, saveSession } from './storage.js';
+import { clearMessages, describeSize, inWords, page, setStatus, showMessage, showNotice } from './view.js';
 
 type ChatSocket = Socket<ServerEvents, ClientEvents>;
 
-const SESSION_KEY = 'duet.session';
+/** Where the page is. */
+type Phase =
+  | { kind: 'start' }
+  | { kind: 'connecting' }
+  | { kind: 'idle' }
+  | { kind: 'waiting' }
+  | { kind: 'chatting'; chat: Matched }
+  | { kind: 'replaced' }
+  | { kind: 'banned'; expiresAt?: string };
+
 const TYPING_IDLE_MS = 1500;
 const STATS_EVERY_MS = 10_000;
-/** How long after a chat ends its stranger can still be reported or blocked (the server's rule). */
-const REPORT_WINDOW_MS = 60_000;
+/** A token is refreshed this long before it expires. */
+const REFRESH_AHEAD_MS = 5 * 60_000;
+/** Two presses of Esc within this long mean "next stranger". */
+const ESC_CONFIRM_MS = 2000;
+/** The counter shows once a message is this close to the limit. */
+const COUNTER_FROM_REMAINING = 200;
 
-function element<T extends HTMLElement>(id: string): T {
-  const found = document.getElementById(id);
-  if (!found) throw new Error(`the page has no #${id}`);
-  return found as T;
-}
-
-const page = {
-  start: element<HTMLFormElement>('start'),
-  chat: element<HTMLElement>('chat'),
-  status: element<HTMLElement>('status'),
-  stats: element<HTMLElement>('stats'),
-  messages: element<HTMLOListElement>('messages'),
-  typing: element<HTMLElement>('typing'),
-  compose: element<HTMLFormElement>('compose'),
-  next: element<HTMLButtonElement>('next'),
-  stop: element<HTMLButtonElement>('stop'),
-  clear: element<HTMLButtonElement>('clear'),
-  video: element<HTMLButtonElement>('video'),
-  hangup: element<HTMLButtonElement>('hangup'),
-  videos: element<HTMLElement>('videos'),
-  localVideo: element<HTMLVideoElement>('local-video'),
-  remoteVideo: element<HTMLVideoElement>('remote-video'),
-  safety: element<HTMLFormElement>('safety'),
-  safetyAbout: element<HTMLElement>('safety-about'),
-  block: element<HTMLButtonElement>('block'),
-  banned: element<HTMLElement>('banned'),
-  bannedUntil: element<HTMLElement>('banned-until'),
-};
-
-/** What the page knows of the current chat; `null` between chats. */
-let chat: Matched | null = null;
-let interests: string[] = [];
-let searching = false;
+let phase: Phase = { kind: 'start' };
+let session: Session | null = loadSession();
 let socket: ChatSocket | null = null;
 let call: VideoCall | null = null;
+let interests: string[] = [];
+/** The chat in progress, as kept across reloads; `null` between chats. */
+let snapshot: ChatSnapshot | null = null;
+/** The server's limits; these defaults hold until `GET /api/config` answers. */
+let config: ServerConfig = {
+  maxFileBytes: 1024 * 1024,
+  maxTextChars: 2000,
+  maxReportNoteChars: 500,
+  reportWindowMs: 60_000,
+  resumeGraceMs: 15_000,
+  reloadGraceMs: 3000,
+  proofOfWork: false,
+  notice: null,
+};
+/** The server will disconnect this socket on purpose (a ban, another tab): do not reconnect. */
+let sentAway = false;
 let typingSent = false;
-/**
- * The last numbered message of the current chat this tab received, sent with every
- * (re)connection so that the server replays what a dropped connection swallowed.
- */
-let lastSeen: { roomId: string; seq: number } | undefined;
-
-/** Notes the number of a message or clear just received. */
-function seen(roomId: string, seq: number | undefined): void {
-  if (seq !== undefined) lastSeen = { roomId, seq };
-}
 let typingTimer: ReturnType<typeof setTimeout> | undefined;
+let refreshTimer: ReturnType<typeof setTimeout> | undefined;
+let escPressedAt = 0;
+let unread = 0;
 /** Whom Report and Block are about: the stranger of this chat, or of the last one for a minute. */
 let reportable: { name: string; hideTimer?: ReturnType<typeof setTimeout> } | null = null;
-/** Object URLs of the files shown, released when the messages go. */
-let fileUrls: string[] = [];
+const baseTitle = document.title;
 
-function setStatus(text: string): void {
-  page.status.textContent = text;
+function setPhase(next: Phase): void {
+  phase = next;
+  render();
+}
+
+/** Shows the phase: which screen, which buttons, what may be typed. */
+function render(): void {
+  const kind = phase.kind;
+  const chatting = kind === 'chatting';
+  page.start.hidden = kind !== 'start';
+  page.banned.hidden = kind !== 'banned';
+  page.chat.hidden = kind === 'start' || kind === 'banned';
+  page.next.disabled = kind === 'connecting' || kind === 'replaced';
+  page.stop.disabled = !(chatting || kind === 'waiting');
+  page.clear.disabled = !chatting;
+  page.video.disabled = !chatting;
+  page.continueHere.hidden = kind !== 'replaced';
+  page.text.disabled = !chatting;
+  page.file.disabled = !chatting;
+  const send = page.compose.querySelector<HTMLButtonElement>('button[type=submit]');
+  if (send) send.disabled = !chatting || tooLong();
+  if (!chatting) page.typing.hidden = true;
+  page.safety.hidden = !reportable || kind === 'replaced' || kind === 'banned';
+  page.remoteLabel.textContent = phase.kind === 'chatting' ? phase.chat.partner.username : 'Stranger';
+}
+
+// ---- the chat's history, kept across reloads ----
+
+function remember(entry: HistoryEntry): void {
+  if (!snapshot) return;
+  snapshot.history.push(entry);
+  saveChat(snapshot);
 }
 
 function notice(text: string): void {
-  const item = document.createElement('li');
-  item.className = 'notice';
-  item.textContent = text;
-  show(item);
+  showNotice(text);
+  remember({ kind: 'notice', text, at: new Date().toISOString() });
 }
 
-function clearMessages(): void {
-  page.messages.replaceChildren();
-  for (const url of fileUrls) URL.revokeObjectURL(url);
-  fileUrls = [];
+function partnerName(): string {
+  return phase.kind === 'chatting' ? phase.chat.partner.username : 'Your partner';
 }
 
-function show(item: HTMLLIElement): void {
-  page.messages.append(item);
-  page.messages.scrollTop = page.messages.scrollHeight;
-}
-
-function showMessage(mine: boolean, message: { text?: string; file?: { name: string; type: string; data: ArrayBuffer } }): void {
-  const item = document.createElement('li');
-  item.className = mine ? 'mine' : 'theirs';
-  if (message.text) {
-    const text = document.createElement('span');
-    text.className = 'text';
-    text.textContent = message.text;
-    item.append(text);
-  }
-  if (message.file) {
-    const blob = new Blob([message.file.data], { type: message.file.type || 'application/octet-stream' });
-    const url = URL.createObjectURL(blob);
-    fileUrls.push(url);
-    const link = document.createElement('a');
-    link.className = 'file';
-    link.href = url;
-    link.download = message.file.name;
-    link.textContent = `${message.file.name} (${blob.size} bytes)`;
-    if (message.file.type.startsWith('image/')) {
-      const image = document.createElement('img');
-      image.src = url;
-      image.alt = message.file.name;
-      link.prepend(image);
-    }
-    item.append(link);
-  }
-  show(item);
-}
-
-function describe(error: { code: string; message: string }): string {
-  return `${error.code}: ${error.message}`;
-}
-
-function loadSession(): Session | null {
-  try {
-    const stored = sessionStorage.getItem(SESSION_KEY);
-    return stored ? (JSON.parse(stored) as Session) : null;
-  } catch {
-    return null;
+/** Draws a snapshot's history again (after a reload). */
+function replayHistory(chat: ChatSnapshot): void {
+  clearMessages();
+  for (const entry of chat.history) {
+    if (entry.kind === 'notice') showNotice(entry.text ?? '');
+    else showMessage(entry, entry.kind === 'mine' ? 'You' : chat.matched.partner.username);
   }
 }
+
+// ---- sessions ----
 
 /** Solves a proof-of-work challenge in a Web Worker, so the page stays responsive meanwhile. */
 function solveInWorker(challenge: Challenge): Promise<string> {
@@ -160,21 +145,39 @@ function solveInWorker(challenge: Challenge): Promise<string> {
   });
 }
 
-/** The banned page: until when, in words. */
-function showBanned(expiresAt: string | undefined): void {
-  socket?.disconnect();
-  socket = null;
-  setChatting(null);
-  hideSafety();
-  page.start.hidden = true;
-  page.chat.hidden = true;
-  page.banned.hidden = false;
-  const until = expiresAt ? new Date(expiresAt) : null;
-  page.bannedUntil.textContent =
-    until && !Number.isNaN(until.getTime())
-      ? `You were banned after reports from other people. You can chat again from ${until.toLocaleString(undefined, { dateStyle: 'full', timeStyle: 'short' })} (in about ${describeWait(until.getTime() - Date.now())}).`
-      : 'You were banned after reports from other people.';
+async function newSession(username: string): Promise<Session> {
+  const fresh = await createSession(username, solveInWorker);
+  adoptSession(fresh);
+  return fresh;
 }
+
+/** Keeps `fresh` as this tab's session and schedules its token's refresh. */
+function adoptSession(fresh: Session): void {
+  session = fresh;
+  saveSession(fresh);
+  clearTimeout(refreshTimer);
+  // Well before expiry: 5 minutes ahead, or at 80 % of a short lifetime, at least 5 s from now.
+  const remaining = new Date(fresh.expiresAt).getTime() - Date.now();
+  const due = Math.min(remaining - REFRESH_AHEAD_MS, remaining * 0.8);
+  refreshTimer = setTimeout(() => void refreshToken(), Math.max(5_000, due));
+}
+
+/** A chat may outlast a token: refresh it before it expires (the session is extended too). */
+async function refreshToken(): Promise<void> {
+  if (!session) return;
+  try {
+    adoptSession(await refreshSession(session.token));
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 'BANNED') {
+      showBanned(error.expiresAt);
+      return;
+    }
+    // The session is gone or the server unreachable: the connection's own errors say which.
+    refreshTimer = setTimeout(() => void refreshToken(), 30_000);
+  }
+}
+
+// ---- the banned page, and Report / Block ----
 
 function describeWait(ms: number): string {
   const minutes = Math.max(1, Math.round(ms / 60_000));
@@ -183,12 +186,26 @@ function describeWait(ms: number): string {
   return hours === 1 ? '1 hour' : `${hours} hours`;
 }
 
+function showBanned(expiresAt: string | undefined): void {
+  sentAway = true;
+  socket?.disconnect();
+  call?.close();
+  snapshot = null;
+  saveChat(null);
+  hideSafety();
+  const until = expiresAt ? new Date(expiresAt) : null;
+  page.bannedUntil.textContent =
+    until && !Number.isNaN(until.getTime())
+      ? `You were banned after reports from other people. You can chat again from ${until.toLocaleString(undefined, { dateStyle: 'full', timeStyle: 'short' })} (in about ${describeWait(until.getTime() - Date.now())}).`
+      : 'You were banned after reports from other people.';
+  setPhase({ kind: 'banned', expiresAt });
+}
+
 /** Report and Block, about `name`, for the chat and a minute after it. */
 function offerSafety(name: string): void {
   clearTimeout(reportable?.hideTimer);
   reportable = { name };
   page.safetyAbout.textContent = `Is ${name} bothering you?`;
-  page.safety.hidden = false;
 }
 
 /** The chat ended: Report and Block stay for the minute the server still accepts them. */
@@ -196,207 +213,283 @@ function keepSafetyAfterChat(): void {
   if (!reportable) return;
   clearTimeout(reportable.hideTimer);
   page.safetyAbout.textContent = `Was ${reportable.name} bothering you? You can still report or block them for a minute.`;
-  reportable.hideTimer = setTimeout(hideSafety, REPORT_WINDOW_MS);
+  reportable.hideTimer = setTimeout(() => {
+    hideSafety();
+    render();
+  }, config.reportWindowMs);
 }
 
 function hideSafety(): void {
   clearTimeout(reportable?.hideTimer);
   reportable = null;
-  page.safety.hidden = true;
   page.safety.reset();
 }
 
-/** What an error code means, in words, for the report and block answers. */
-function safetyRefusal(error: { code: string }): string {
+function safetyRefusal(error: { code: string; retryAfterMs?: number }): string {
   if (error.code === 'NOT_IN_CHAT') return 'That chat ended more than a minute ago, so it can no longer be reported.';
-  if (error.code === 'RATE_LIMITED') return 'Too many actions at once; try again in a moment.';
-  return 'That did not work; please try again.';
+  return inWords(error);
 }
 
-async function newSession(username: string): Promise<Session> {
-  const session = await createSession(username, solveInWorker);
-  sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
-  return session;
-}
+// ---- chats ----
 
-function setChatting(matched: Matched | null): void {
-  chat = matched;
-  page.video.disabled = !matched || !matched.initiator;
-  page.video.title = matched && !matched.initiator ? `${matched.partner.username} starts video calls` : '';
-  page.clear.disabled = !matched;
-  if (matched) {
-    offerSafety(matched.partner.username);
-  } else {
-    call?.close();
-    page.typing.hidden = true;
-    keepSafetyAfterChat();
+function startChat(matched: Matched): void {
+  const same = snapshot?.matched.roomId === matched.roomId;
+  if (!same) {
+    snapshot = { matched, lastSeen: { roomId: matched.roomId, seq: 0 }, history: [] };
+    clearMessages();
+  } else if (snapshot) {
+    snapshot.matched = matched;
   }
+  saveChat(snapshot);
+  offerSafety(matched.partner.username);
+  setPhase({ kind: 'chatting', chat: matched });
+  const who = matched.partner.username;
+  if (matched.resumed) {
+    setStatus(`Back with ${who}`);
+    notice('Reconnected.');
+  } else {
+    setStatus(`You are talking to ${who}`);
+    const common = matched.commonInterests.length ? ` You both like ${matched.commonInterests.join(', ')}.` : '';
+    notice(`You are now chatting with ${who}.${common}`);
+    if (interests.length && !matched.commonInterests.length) {
+      notice('Nobody shared your interests just now, so this is a random match.');
+    }
+  }
+  page.text.focus();
+  void refreshStats();
+}
+
+/** The chat is over (for `why`): back to a connected page that is not looking. */
+function endChat(why: string): void {
+  call?.close();
+  stopTyping();
+  snapshot = null;
+  saveChat(null);
+  keepSafetyAfterChat();
+  showNotice(why);
+  setPhase({ kind: 'idle' });
+  void refreshStats();
+}
+
+/** The server no longer knows our chat (it restarted, or the session is new): start over. */
+function chatLost(why: string): void {
+  const had = snapshot !== null || phase.kind === 'chatting';
+  snapshot = null;
+  saveChat(null);
+  hideSafety();
+  call?.close();
+  if (!had) return;
+  sentAway = true;
+  socket?.disconnect();
+  socket = null;
+  page.startNotice.textContent = why;
+  page.startNotice.hidden = false;
+  setPhase({ kind: 'start' });
 }
 
 function findPartner(): void {
   if (!socket) return;
-  searching = true;
+  setPhase({ kind: 'waiting' });
   setStatus('Looking for someone to talk to…');
   socket.emit('user:match', interests.length ? { interests } : {}, (answer) => {
     if (answer.ok) return;
-    searching = false;
-    // A guest back from a reload is still in its chat: the server resumes it with
-    // `user:matched`, which may come before or after this answer.
+    // Back from a reload the guest is still in its chat: the resume's `user:matched` says so.
     if (answer.error.code === 'ALREADY_IN_CHAT') return;
-    setStatus(`Could not join the queue (${describe(answer.error)})`);
+    setPhase({ kind: 'idle' });
+    setStatus(`Could not start looking. ${inWords(answer.error)}`);
   });
 }
 
-function connect(session: Session): ChatSocket {
-  let token = session.token;
-  // A function: each reconnection sends the token and what was seen at that moment.
-  const connection: ChatSocket = io({ auth: (send) => send({ token, lastSeen }) });
+function connect(): ChatSocket {
+  // A function: each reconnection sends the current token and what was seen at that moment.
+  const connection: ChatSocket = io({
+    auth: (send) => send({ token: session?.token, lastSeen: snapshot?.lastSeen }),
+  });
+  sentAway = false;
 
   connection.on('connect', () => {
-    // After a dropped connection the server resumes a chat by itself; only a guest who was
-    // looking asks again (asking twice is harmless).
-    if (!chat && searching) findPartner();
+    if (snapshot) {
+      // Still our chat? The resume's `user:matched` came first if it is; the probe's answer
+      // says NOT_IN_CHAT if the server no longer knows it.
+      connection.emit('chat:typing:stop', (answer) => {
+        if (!answer.ok && answer.error.code === 'NOT_IN_CHAT' && snapshot) {
+          chatLost('Your chat ended while you were away. Start again when you are ready.');
+        }
+      });
+      return;
+    }
+    if (phase.kind === 'connecting' || phase.kind === 'waiting') findPartner();
   });
   connection.on('connect_error', (error) => {
-    if (error.message === 'SESSION_EXPIRED' || error.message === 'SESSION_NOT_FOUND') {
-      const username = loadSession()?.guest.username ?? '';
+    const code = error.message;
+    if (code === 'SESSION_EXPIRED' || code === 'SESSION_NOT_FOUND' || code === 'AUTH_INVALID') {
+      // The server restarted (sessions gone, or a new secret): a new guest, and a chat the
+      // server cannot know any more.
+      const username = session?.guest.username ?? '';
       void newSession(username).then(
-        (fresh) => {
-          token = fresh.token;
-          lastSeen = undefined;
+        () => {
+          if (snapshot) {
+            chatLost('The server restarted, so your chat ended. Start again when you are ready.');
+            return;
+          }
           connection.connect();
         },
         (failure: unknown) => {
           if (failure instanceof ApiError && failure.code === 'BANNED') showBanned(failure.expiresAt);
-          else setStatus(`Could not start a new session (${String(failure)})`);
+          else setStatus('Cannot start a new session right now; trying again…');
         },
       );
       return;
     }
-    if (error.message === 'BANNED') {
+    if (code === 'BANNED') {
       // A connect_error carries only its code: the session's own answer says until when.
       connection.disconnect();
+      const token = session?.token ?? '';
       void fetchMe(token).then(
         () => showBanned(undefined),
         (failure: unknown) => showBanned(failure instanceof ApiError ? failure.expiresAt : undefined),
       );
       return;
     }
-    setStatus(`Cannot reach the server (${error.message}); retrying…`);
-  });
-  connection.on('disconnect', (reason) => {
-    if (reason !== 'io client disconnect' && chat) setStatus('Connection lost; reconnecting…');
-  });
-
-  connection.on('user:matched', (matched) => {
-    searching = false;
-    setChatting(matched);
-    const who = matched.partner.username;
-    if (matched.resumed) {
-      setStatus(`Back with ${who}`);
-      notice('Reconnected.');
+    if (code === 'RATE_LIMITED') {
+      setStatus('Too many people are connected from your network right now; trying again…');
       return;
     }
-    lastSeen = { roomId: matched.roomId, seq: 0 };
-    clearMessages();
-    setStatus(`You are talking to ${who}`);
-    const common = matched.commonInterests.length ? ` You both like ${matched.commonInterests.join(', ')}.` : '';
-    notice(`You are now chatting with ${who}.${common}`);
+    setStatus('Cannot reach the server; trying again…');
   });
+  connection.on('disconnect', (reason) => {
+    if (reason === 'io client disconnect' || sentAway) return;
+    if (reason === 'io server disconnect') {
+      // socket.io-client does not come back by itself after a server-side disconnect.
+      setStatus('Reconnecting…');
+      setTimeout(() => connection.connect(), 500);
+      return;
+    }
+    setStatus(snapshot ? 'Connection lost; reconnecting…' : 'Reconnecting…');
+  });
+
+  connection.on('user:matched', (matched) => startChat(matched));
   connection.on('chat:ended', ({ reason }) => {
-    lastSeen = undefined;
-    const who = chat?.partner.username ?? 'Your partner';
-    setChatting(null);
-    const why = reason === 'left' ? 'left' : reason === 'disconnected' ? 'lost their connection' : 'ended their session';
-    setStatus(`${who} ${why}. Click “Next stranger” to meet someone new.`);
-    notice(`${who} ${why}.`);
+    const who = partnerName();
+    const why =
+      reason === 'left' ? `${who} left.` : reason === 'disconnected' ? `${who} has disconnected.` : `${who}'s session ended.`;
+    endChat(why);
+    setStatus(`${why} Click “Next stranger” to meet someone new.`);
   });
   connection.on('chat:message', (message: IncomingMessage) => {
-    seen(message.roomId, message.seq);
+    if (snapshot && message.seq !== undefined) snapshot.lastSeen = { roomId: message.roomId, seq: message.seq };
     page.typing.hidden = true;
-    showMessage(false, message);
+    const entry: HistoryEntry = { kind: 'theirs', at: message.sentAt };
+    if (message.text) entry.text = message.text;
+    if (message.file) entry.file = { name: message.file.name, size: message.file.size };
+    showMessage(entry, partnerName(), message.file && { type: message.file.type, bytes: message.file.data });
+    remember(entry);
+    if (document.hidden) {
+      unread += 1;
+      document.title = `(${unread}) New message · ${baseTitle}`;
+    }
   });
   connection.on('chat:cleared', ({ roomId, by, seq }) => {
-    seen(roomId, seq);
     clearMessages();
-    notice(by === chat?.partner.id ? `${chat.partner.username} cleared the chat.` : 'You cleared the chat.');
+    if (snapshot) {
+      snapshot.history = [];
+      if (seq !== undefined) snapshot.lastSeen = { roomId, seq };
+    }
+    const mine = phase.kind === 'chatting' && by !== phase.chat.partner.id;
+    notice(mine ? 'You cleared the chat.' : `${partnerName()} cleared the chat.`);
   });
   connection.on('chat:typing:start', () => {
-    page.typing.textContent = `${chat?.partner.username ?? 'Your partner'} is typing…`;
+    page.typing.textContent = `${partnerName()} is typing…`;
     page.typing.hidden = false;
   });
   connection.on('chat:typing:stop', () => {
     page.typing.hidden = true;
   });
-  connection.on('chat:partner:away', () => {
-    setStatus(`${chat?.partner.username ?? 'Your partner'} lost their connection; waiting for them…`);
-  });
-  connection.on('chat:partner:back', () => {
-    setStatus(`${chat?.partner.username ?? 'Your partner'} is back`);
-  });
+  connection.on('chat:partner:away', () => setStatus(`${partnerName()} lost their connection; waiting for them…`));
+  connection.on('chat:partner:back', () => setStatus(`${partnerName()} is back`));
   connection.on('session:replaced', () => {
-    setChatting(null);
-    setStatus('This chat continues in another tab or window.');
+    sentAway = true;
+    call?.close();
+    setPhase({ kind: 'replaced' });
+    setStatus('This chat continues in another tab or window. Continue here instead?');
   });
   connection.on('guest:banned', ({ expiresAt }) => showBanned(expiresAt));
-  connection.on('app:error', (error) => notice(`${error.event}: ${describe(error)}`));
+  connection.on('app:error', (error) => showNotice(inWords(error)));
 
   call = new VideoCall(connection, {
-    iceServers: () => chat?.iceServers ?? [],
+    iceServers: () => (phase.kind === 'chatting' ? phase.chat.iceServers : []),
     local: page.localVideo,
     remote: page.remoteVideo,
     onChange: (active) => {
       page.videos.hidden = !active;
       page.hangup.hidden = !active;
       page.video.hidden = active;
+      if (phase.kind === 'chatting') notice(active ? 'Video call started.' : 'Video call ended.');
     },
-    onError: (message) => notice(`Video: ${message}`),
+    onError: (message) => notice(`The video call did not work: ${message}`),
   });
   return connection;
 }
 
+// ---- composing ----
+
 function stopTyping(): void {
   clearTimeout(typingTimer);
-  if (typingSent && socket && chat) socket.emit('chat:typing:stop', () => {});
+  if (typingSent && socket && phase.kind === 'chatting') socket.emit('chat:typing:stop', () => {});
   typingSent = false;
 }
 
-page.start.addEventListener('submit', (event) => {
-  event.preventDefault();
-  const form = new FormData(page.start);
-  const username = String(form.get('username') ?? '');
-  interests = String(form.get('interests') ?? '')
-    .split(',')
-    .map((interest) => interest.trim())
-    .filter(Boolean);
-  void (async () => {
-    try {
-      const stored = loadSession();
-      const session = stored && new Date(stored.guest.expiresAt) > new Date() ? stored : await newSession(username);
-      page.start.hidden = true;
-      page.chat.hidden = false;
-      socket = connect(session);
-      searching = true;
-      setStatus('Connecting…');
-    } catch (error) {
-      if (error instanceof ApiError && error.code === 'BANNED') {
-        showBanned(error.expiresAt);
-        return;
-      }
-      const reason = error instanceof ApiError ? `${error.code}: ${error.message}` : String(error);
-      setStatus('');
-      alert(`Could not start: ${reason}`);
-    }
-  })();
+function textLength(): number {
+  return [...page.text.value].length;
+}
+
+function tooLong(): boolean {
+  return textLength() > config.maxTextChars;
+}
+
+function updateCounter(): void {
+  const length = textLength();
+  const remaining = config.maxTextChars - length;
+  page.counter.hidden = remaining > COUNTER_FROM_REMAINING;
+  page.counter.textContent =
+    remaining < 0 ? `${-remaining} characters too long (at most ${config.maxTextChars})` : `${length} / ${config.maxTextChars}`;
+  const send = page.compose.querySelector<HTMLButtonElement>('button[type=submit]');
+  if (send) send.disabled = phase.kind !== 'chatting' || remaining < 0;
+  page.text.style.height = 'auto';
+  page.text.style.height = `${Math.min(page.text.scrollHeight, 128)}px`;
+}
+
+function attached(): File | null {
+  const file = page.file.files?.[0];
+  return file && file.size > 0 ? file : null;
+}
+
+function removeAttachment(): void {
+  page.file.value = '';
+  page.attachment.hidden = true;
+}
+
+page.file.addEventListener('change', () => {
+  const file = attached();
+  if (!file) {
+    removeAttachment();
+    return;
+  }
+  if (file.size > config.maxFileBytes) {
+    removeAttachment();
+    showNotice(`Files can be at most ${describeSize(config.maxFileBytes)}; ${file.name} is ${describeSize(file.size)}.`);
+    return;
+  }
+  page.attachmentName.textContent = `Attached: ${file.name} (${describeSize(file.size)})`;
+  page.attachment.hidden = false;
 });
+page.attachmentRemove.addEventListener('click', removeAttachment);
 
 page.compose.addEventListener('submit', (event) => {
   event.preventDefault();
-  if (!socket || !chat) return;
-  const form = new FormData(page.compose);
-  const text = String(form.get('text') ?? '').trim();
-  const picked = form.get('file');
-  const file = picked instanceof File && picked.size > 0 ? picked : null;
+  if (!socket || phase.kind !== 'chatting' || tooLong()) return;
+  const text = page.text.value.trim();
+  const file = attached();
   if (!text && !file) return;
   stopTyping();
   void (async () => {
@@ -405,19 +498,38 @@ page.compose.addEventListener('submit', (event) => {
     };
     if (text) message.text = text;
     if (file) message.file = { name: file.name, type: file.type, data: await file.arrayBuffer() };
-    socket?.emit('chat:message', message, (answer: Ack<{ id: string; sentAt: string }>) => {
+    socket?.emit('chat:message', message, (answer) => {
       if (answer.ok) {
-        showMessage(true, message);
-        page.compose.reset();
-      } else {
-        notice(`Not sent (${describe(answer.error)})`);
+        const entry: HistoryEntry = { kind: 'mine', at: answer.sentAt };
+        if (message.text) entry.text = message.text;
+        if (message.file) entry.file = { name: message.file.name, size: message.file.data.byteLength };
+        showMessage(entry, 'You', message.file && { type: message.file.type, bytes: message.file.data });
+        remember(entry);
+        page.text.value = '';
+        removeAttachment();
+        updateCounter();
+        return;
       }
+      if (answer.error.code === 'NOT_IN_CHAT') {
+        chatLost('This chat no longer exists on the server. Start again when you are ready.');
+        return;
+      }
+      if (answer.error.code === 'PAYLOAD_TOO_LARGE' && message.file) removeAttachment();
+      showNotice(`Not sent: ${inWords(answer.error)}`);
     });
   })();
 });
 
-page.compose.querySelector('input[name=text]')?.addEventListener('input', () => {
-  if (!socket || !chat) return;
+page.text.addEventListener('keydown', (event) => {
+  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    page.compose.requestSubmit();
+  }
+});
+
+page.text.addEventListener('input', () => {
+  updateCounter();
+  if (!socket || phase.kind !== 'chatting') return;
   if (!typingSent) {
     typingSent = true;
     socket.emit('chat:typing:start', () => {});
@@ -426,44 +538,112 @@ page.compose.querySelector('input[name=text]')?.addEventListener('input', () => 
   typingTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
 });
 
-page.next.addEventListener('click', () => {
+// ---- buttons ----
+
+function next(): void {
   if (!socket) return;
-  if (!chat) {
+  if (phase.kind !== 'chatting') {
     findPartner();
     return;
   }
-  const leaving = chat.partner.username;
+  const leaving = phase.chat.partner.username;
   socket.emit('chat:leave', () => {
-    setChatting(null);
-    notice(`You left ${leaving}.`);
+    endChat(`You left ${leaving}.`);
     findPartner();
   });
+}
+
+page.start.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const form = new FormData(page.start);
+  const username = String(form.get('username') ?? '').trim();
+  interests = String(form.get('interests') ?? '')
+    .split(',')
+    .map((interest) => interest.trim())
+    .filter(Boolean);
+  page.startNotice.hidden = true;
+  void (async () => {
+    try {
+      const renamed = session && username && username !== session.guest.username;
+      if (!session || renamed) {
+        sentAway = true;
+        socket?.disconnect();
+        socket = null;
+        await newSession(username);
+      }
+      setPhase({ kind: 'connecting' });
+      setStatus('Connecting…');
+      if (socket?.connected) findPartner();
+      else socket = connect();
+    } catch (error) {
+      if (error instanceof ApiError && error.code === 'BANNED') {
+        showBanned(error.expiresAt);
+        return;
+      }
+      page.startNotice.textContent = `Could not start: ${error instanceof ApiError ? inWords(error) : 'the server cannot be reached.'}`;
+      page.startNotice.hidden = false;
+    }
+  })();
 });
+
+page.next.addEventListener('click', next);
 
 page.stop.addEventListener('click', () => {
   if (!socket) return;
-  if (chat) {
+  if (phase.kind === 'chatting') {
     socket.emit('chat:leave', () => {
-      setChatting(null);
+      endChat('You left the chat.');
       setStatus('You left the chat. Click “Next stranger” when you are ready.');
     });
-  } else if (searching) {
+  } else if (phase.kind === 'waiting') {
     socket.emit('user:match:cancel', () => {
-      searching = false;
+      setPhase({ kind: 'idle' });
       setStatus('Stopped looking.');
     });
   }
 });
 
 page.clear.addEventListener('click', () => {
-  if (socket && chat) socket.emit('chat:clear', (answer) => answer.ok || notice(describe(answer.error)));
+  if (socket && phase.kind === 'chatting') socket.emit('chat:clear', (answer) => answer.ok || showNotice(inWords(answer.error)));
 });
 
 page.video.addEventListener('click', () => {
-  if (call && chat?.initiator) void call.start();
+  if (call && phase.kind === 'chatting') void call.start();
 });
 
 page.hangup.addEventListener('click', () => call?.close(true));
+
+page.continueHere.addEventListener('click', () => {
+  if (!socket) return;
+  sentAway = false;
+  setStatus('Continuing here…');
+  setPhase(snapshot ? { kind: 'chatting', chat: snapshot.matched } : { kind: 'connecting' });
+  socket.connect();
+});
+
+document.addEventListener('keydown', (event) => {
+  if (event.key !== 'Escape' || phase.kind !== 'chatting') return;
+  const now = Date.now();
+  if (now - escPressedAt < ESC_CONFIRM_MS) {
+    escPressedAt = 0;
+    next();
+    return;
+  }
+  escPressedAt = now;
+  setStatus('Press Esc again to leave this chat and meet someone new.');
+});
+
+/** After a report or block: the chat ends if it was the current one; a search goes on. */
+function partedFor(said: string, status: string): void {
+  if (phase.kind === 'chatting') {
+    endChat(said);
+    setStatus(`${status} Click “Next stranger” to go on.`);
+    return;
+  }
+  render();
+  showNotice(said);
+  setStatus(phase.kind === 'waiting' ? `${status} Still looking for someone…` : `${status} Click “Next stranger” to go on.`);
+}
 
 page.safety.addEventListener('submit', (event) => {
   event.preventDefault();
@@ -474,13 +654,11 @@ page.safety.addEventListener('submit', (event) => {
   const name = reportable.name;
   socket.emit('chat:report', note ? { reason, note } : { reason }, (answer) => {
     if (!answer.ok) {
-      notice(safetyRefusal(answer.error));
+      showNotice(safetyRefusal(answer.error));
       return;
     }
-    setChatting(null);
     hideSafety();
-    setStatus(`Thank you. ${name} was reported, and you will not be matched again. Click “Next stranger” to go on.`);
-    notice(`You reported ${name}.`);
+    partedFor(`You reported ${name}.`, `Thank you. ${name} was reported, and you will not be matched again.`);
   });
 });
 
@@ -489,25 +667,66 @@ page.block.addEventListener('click', () => {
   const name = reportable.name;
   socket.emit('chat:block', (answer) => {
     if (!answer.ok) {
-      notice(safetyRefusal(answer.error));
+      showNotice(safetyRefusal(answer.error));
       return;
     }
-    setChatting(null);
     hideSafety();
-    setStatus(`You blocked ${name}; you will not be matched again. Click “Next stranger” to go on.`);
-    notice(`You blocked ${name}.`);
+    partedFor(`You blocked ${name}.`, `You blocked ${name}; you will not be matched again.`);
   });
+});
+
+// Closing or reloading the tab: the server then holds the chat only a few seconds, so a reload
+// resumes and a closed tab's partner hears of it at once.
+window.addEventListener('pagehide', () => {
+  if (socket?.connected && snapshot) socket.emit('chat:leaving', () => {});
+});
+
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden) {
+    unread = 0;
+    document.title = baseTitle;
+  }
 });
 
 async function refreshStats(): Promise<void> {
   try {
     const stats = await fetchStats();
-    page.stats.textContent = `${stats.onlineUsers} online · ${stats.availableUsers} waiting · ${stats.activeRooms} chats`;
+    const chats = stats.activeRooms === 1 ? '1 chat' : `${stats.activeRooms} chats`;
+    page.stats.textContent = `${stats.onlineUsers} online · ${chats}`;
   } catch {
     page.stats.textContent = '';
   }
 }
 
-setChatting(null);
+async function loadConfig(): Promise<void> {
+  try {
+    config = await fetchConfig();
+  } catch {
+    return;
+  }
+  if (config.notice) {
+    page.operatorNotice.textContent = config.notice;
+    page.operatorNotice.hidden = false;
+  }
+}
+
+// ---- start-up: a reload mid-chat comes back to its chat by itself ----
+
+void loadConfig();
 void refreshStats();
 setInterval(() => void refreshStats(), STATS_EVERY_MS);
+const stored = loadChat();
+if (session) adoptSession(session);
+if (session && stored) {
+  snapshot = stored;
+  replayHistory(stored);
+  offerSafety(stored.matched.partner.username);
+  setPhase({ kind: 'chatting', chat: stored.matched });
+  setStatus(`Reconnecting to ${stored.matched.partner.username}…`);
+  socket = connect();
+} else {
+  saveChat(null);
+  const name = page.start.querySelector<HTMLInputElement>('input[name=username]');
+  if (name && session) name.value = session.guest.username;
+  setPhase({ kind: 'start' });
+}

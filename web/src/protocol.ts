@@ -108,6 +108,19 @@ export interface ClientEvents {
   'webrtc:hangup': (ack: (answer: Ack) => void) => void;
   'chat:report': (report: { reason: ReportReason; note?: string }, ack: (answer: Ack<{ reportId: string }>) => void) => void;
   'chat:block': (ack: (answer: Ack) => void) => void;
+  'chat:leaving': (ack: (answer: Ack) => void) => void;
+}
+
+/** `GET /api/config` (docs/protocol.md, additions): what to check before sending. */
+export interface ServerConfig {
+  maxFileBytes: number;
+  maxTextChars: number;
+  maxReportNoteChars: number;
+  reportWindowMs: number;
+  resumeGraceMs: number;
+  reloadGraceMs: number;
+  proofOfWork: boolean;
+  notice: string | null;
 }
 
 /** An HTTP error of §1, with its code. */
@@ -155,6 +168,16 @@ export async function createSession(username: string, solve: (challenge: Challen
 /** `GET /api/guest/me`: the guest of `token` (a `BANNED` refusal says until when). */
 export function fetchMe(token: string): Promise<{ guest: Guest }> {
   return call<{ guest: Guest }>('/api/guest/me', { method: 'GET', headers: { Authorization: `Bearer ${token}` } });
+}
+
+/** `POST /api/guest/session/refresh`: a fresh token, the session's lifetime extended. */
+export function refreshSession(token: string): Promise<Session> {
+  return call<Session>('/api/guest/session/refresh', { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
+}
+
+/** `GET /api/config`. */
+export function fetchConfig(): Promise<ServerConfig> {
+  return call<ServerConfig>('/api/config', { method: 'GET' });
 }
 
 /** `GET /api/stats`. */
