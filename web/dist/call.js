@@ -6,13 +6,49 @@ export class VideoCall {
     media = null;
     /** Candidates that arrive before the remote description is set wait here. */
     early = [];
+    /** An offer waiting for the guest to accept it. */
+    ringing = null;
     constructor(socket, views) {
         this.socket = socket;
         this.views = views;
-        socket.on('webrtc:offer', ({ sdp }) => void this.answer(sdp));
+        socket.on('webrtc:offer', ({ sdp }) => this.ring(sdp));
         socket.on('webrtc:answer', ({ sdp }) => void this.accept(sdp));
         socket.on('webrtc:ice-candidate', ({ candidate }) => void this.addCandidate(candidate));
         socket.on('webrtc:hangup', () => this.close());
+    }
+    /** An offer came: while a call is on, it renegotiates at once; otherwise the guest is asked. */
+    ring(sdp) {
+        if (this.peer) {
+            void this.answer(sdp);
+            return;
+        }
+        this.ringing = sdp;
+        this.views.onIncoming(true);
+    }
+    /** The guest accepts the incoming call. */
+    pickUp() {
+        const sdp = this.ringing;
+        this.ringing = null;
+        this.views.onIncoming(false);
+        if (sdp)
+            void this.answer(sdp);
+    }
+    /** The guest declines the incoming call; the caller is told by a hangup. */
+    decline() {
+        if (!this.ringing)
+            return;
+        this.ringing = null;
+        this.early = [];
+        this.views.onIncoming(false);
+        this.socket.emit('webrtc:hangup', ignore);
+    }
+    /** Turns the microphone (`kind` audio) or the camera (video) on or off; returns whether it is on. */
+    toggle(kind) {
+        const tracks = kind === 'audio' ? this.media?.getAudioTracks() : this.media?.getVideoTracks();
+        const on = !(tracks?.[0]?.enabled ?? false);
+        for (const track of tracks ?? [])
+            track.enabled = on;
+        return on;
     }
     get active() {
         return this.peer !== null;
@@ -36,11 +72,17 @@ export class VideoCall {
     close(tell = false) {
         if (tell && this.peer)
             this.socket.emit('webrtc:hangup', ignore);
+        const wasRinging = this.ringing !== null;
+        this.ringing = null;
+        if (wasRinging)
+            this.views.onIncoming(false);
+        const wasActive = this.peer !== null;
         this.stopMedia();
         this.early = [];
         this.views.local.srcObject = null;
         this.views.remote.srcObject = null;
-        this.views.onChange(false);
+        if (wasActive)
+            this.views.onChange(false);
     }
     stopMedia() {
         this.peer?.close();
@@ -61,6 +103,12 @@ export class VideoCall {
         peer.onicecandidate = ({ candidate }) => {
             if (candidate)
                 this.socket.emit('webrtc:ice-candidate', { candidate: candidate.toJSON() }, ignore);
+        };
+        peer.onconnectionstatechange = () => {
+            if (peer.connectionState === 'failed' && this.peer === peer) {
+                this.close(true);
+                this.views.onFailed();
+            }
         };
         peer.ontrack = ({ streams }) => {
             const [stream] = streams;

@@ -64,8 +64,11 @@ function render() {
     const send = page.compose.querySelector('button[type=submit]');
     if (send)
         send.disabled = !chatting || tooLong();
-    if (!chatting)
+    if (!chatting) {
         page.typing.hidden = true;
+        page.incoming.hidden = true;
+        page.callFailed.hidden = true;
+    }
     page.safety.hidden = !reportable || kind === 'replaced' || kind === 'banned';
     page.remoteLabel.textContent = phase.kind === 'chatting' ? phase.chat.partner.username : 'Stranger';
 }
@@ -385,11 +388,26 @@ function connect() {
         onChange: (active) => {
             page.videos.hidden = !active;
             page.hangup.hidden = !active;
+            page.mute.hidden = !active;
+            page.camera.hidden = !active;
             page.video.hidden = active;
+            setPressed(page.mute, false, 'Mute', 'Unmute');
+            setPressed(page.camera, false, 'Camera off', 'Camera on');
+            if (active)
+                page.callFailed.hidden = true;
             if (phase.kind === 'chatting')
                 notice(active ? 'Video call started.' : 'Video call ended.');
         },
         onError: (message) => notice(`The video call did not work: ${message}`),
+        onIncoming: (ringing) => {
+            page.incomingText.textContent = `${partnerName()} is calling you on video.`;
+            page.incoming.hidden = !ringing;
+            if (ringing)
+                page.accept.focus();
+        },
+        onFailed: () => {
+            page.callFailed.hidden = false;
+        },
     });
     return connection;
 }
@@ -574,6 +592,29 @@ page.video.addEventListener('click', () => {
         void call.start();
 });
 page.hangup.addEventListener('click', () => call?.close(true));
+/** A toggle button's state, in its label and `aria-pressed`. */
+function setPressed(button, pressed, off, on) {
+    button.setAttribute('aria-pressed', String(pressed));
+    button.textContent = pressed ? on : off;
+}
+page.mute.addEventListener('click', () => {
+    const speaking = call?.toggle('audio') ?? true;
+    setPressed(page.mute, !speaking, 'Mute', 'Unmute');
+});
+page.camera.addEventListener('click', () => {
+    const showing = call?.toggle('video') ?? true;
+    setPressed(page.camera, !showing, 'Camera off', 'Camera on');
+});
+page.accept.addEventListener('click', () => call?.pickUp());
+page.decline.addEventListener('click', () => {
+    call?.decline();
+    notice('You declined the video call.');
+});
+page.retry.addEventListener('click', () => {
+    page.callFailed.hidden = true;
+    if (call && phase.kind === 'chatting')
+        void call.start();
+});
 page.continueHere.addEventListener('click', () => {
     if (!socket)
         return;

@@ -1,6 +1,7 @@
-// A video call over WebRTC, signalled through the server (§2, "WebRTC signaling"): the
-// `initiator` of the pair makes the offer, the other side answers, ICE candidates cross over
-// as they come. The server relays to the partner only; nothing here names a recipient.
+// A video call over WebRTC, signalled through the server (§2, "WebRTC signaling"): either side
+// may offer; the other is asked first and answers only when its guest accepts; ICE candidates
+// cross over as they come. The server relays to the partner only; nothing here names a
+// recipient.
 import type { Socket } from 'socket.io-client';
 import type { ClientEvents, ServerEvents } from './protocol.js';
 
@@ -17,6 +18,10 @@ export interface CallViews {
   onChange: (active: boolean) => void;
   /** Told when something goes wrong (no camera, a refused offer). */
   onError: (message: string) => void;
+  /** The partner calls: ask the guest (`accept` or `decline`); `false` when the call went. */
+  onIncoming: (ringing: boolean) => void;
+  /** The connection between the two browsers failed (networks that block it, no TURN). */
+  onFailed: () => void;
 }
 
 export class VideoCall {
@@ -24,15 +29,52 @@ export class VideoCall {
   private media: MediaStream | null = null;
   /** Candidates that arrive before the remote description is set wait here. */
   private early: RTCIceCandidateInit[] = [];
+  /** An offer waiting for the guest to accept it. */
+  private ringing: string | null = null;
 
   constructor(
     private readonly socket: ChatSocket,
     private readonly views: CallViews,
   ) {
-    socket.on('webrtc:offer', ({ sdp }) => void this.answer(sdp));
+    socket.on('webrtc:offer', ({ sdp }) => this.ring(sdp));
     socket.on('webrtc:answer', ({ sdp }) => void this.accept(sdp));
     socket.on('webrtc:ice-candidate', ({ candidate }) => void this.addCandidate(candidate));
     socket.on('webrtc:hangup', () => this.close());
+  }
+
+  /** An offer came: while a call is on, it renegotiates at once; otherwise the guest is asked. */
+  private ring(sdp: string): void {
+    if (this.peer) {
+      void this.answer(sdp);
+      return;
+    }
+    this.ringing = sdp;
+    this.views.onIncoming(true);
+  }
+
+  /** The guest accepts the incoming call. */
+  pickUp(): void {
+    const sdp = this.ringing;
+    this.ringing = null;
+    this.views.onIncoming(false);
+    if (sdp) void this.answer(sdp);
+  }
+
+  /** The guest declines the incoming call; the caller is told by a hangup. */
+  decline(): void {
+    if (!this.ringing) return;
+    this.ringing = null;
+    this.early = [];
+    this.views.onIncoming(false);
+    this.socket.emit('webrtc:hangup', ignore);
+  }
+
+  /** Turns the microphone (`kind` audio) or the camera (video) on or off; returns whether it is on. */
+  toggle(kind: 'audio' | 'video'): boolean {
+    const tracks = kind === 'audio' ? this.media?.getAudioTracks() : this.media?.getVideoTracks();
+    const on = !(tracks?.[0]?.enabled ?? false);
+    for (const track of tracks ?? []) track.enabled = on;
+    return on;
   }
 
   get active(): boolean {
@@ -56,11 +98,15 @@ export class VideoCall {
   /** The partner hung up, left, or this side clicked "Hang up" (then `tell` the partner). */
   close(tell = false): void {
     if (tell && this.peer) this.socket.emit('webrtc:hangup', ignore);
+    const wasRinging = this.ringing !== null;
+    this.ringing = null;
+    if (wasRinging) this.views.onIncoming(false);
+    const wasActive = this.peer !== null;
     this.stopMedia();
     this.early = [];
     this.views.local.srcObject = null;
     this.views.remote.srcObject = null;
-    this.views.onChange(false);
+    if (wasActive) this.views.onChange(false);
   }
 
   private stopMedia(): void {
@@ -80,6 +126,12 @@ export class VideoCall {
     for (const track of media.getTracks()) peer.addTrack(track, media);
     peer.onicecandidate = ({ candidate }) => {
       if (candidate) this.socket.emit('webrtc:ice-candidate', { candidate: candidate.toJSON() }, ignore);
+    };
+    peer.onconnectionstatechange = () => {
+      if (peer.connectionState === 'failed' && this.peer === peer) {
+        this.close(true);
+        this.views.onFailed();
+      }
     };
     peer.ontrack = ({ streams }) => {
       const [stream] = streams;

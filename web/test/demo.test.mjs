@@ -4,7 +4,7 @@
 // (apt-get install chromium); skipped without it, except under CI=true where that fails.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -12,6 +12,9 @@ import { startServer } from '../../e2e/harness.mjs';
 
 const web = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(web, 'dist');
+// Screenshots of the call screens, kept as test artifacts (recovery.test.mjs adds the others).
+const shots = path.join(web, '..', 'target', 'screenshots');
+mkdirSync(shots, { recursive: true });
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const inCi = ['true', '1'].includes(process.env.CI ?? '');
 if (!existsSync(chromiumPath) && inCi) {
@@ -92,14 +95,42 @@ test('two strangers meet, type, chat, share a file, call, clear and part', { ski
   assert.equal(received, 'duet file ✓');
   assert.equal(await link.getAttribute('download'), 'notes.txt');
 
-  // Ada starts the video call; Bob's side answers.
+  // Ada calls; Bob (on a phone's width) keeps his camera off until he accepts.
+  await bob.setViewportSize({ width: 390, height: 820 });
   await ada.click('[data-testid=video]');
+  await bob.locator('[data-testid=incoming]', { hasText: 'Ada is calling you on video' }).waitFor();
+  await bob.screenshot({ path: path.join(shots, 'phone-incoming.png') });
+  assert.equal(await bob.locator('#videos').isVisible(), false, 'no camera before Accept');
+  await bob.click('[data-testid=accept]');
   const playing = () => document.querySelector('#remote-video').videoWidth > 0;
   await bob.waitForFunction(playing, null, { timeout: 20_000 });
   await ada.waitForFunction(playing, null, { timeout: 20_000 });
+  assert.equal(await ada.locator('#remote-label').textContent(), 'Bob');
+  await ada.screenshot({ path: path.join(shots, 'desktop-call.png') });
+  await bob.screenshot({ path: path.join(shots, 'phone-call.png') });
+  await ada.locator('#messages li.notice', { hasText: 'Video call started' }).waitFor();
+  // Mute and camera off act on the tracks that are sent.
+  await ada.click('[data-testid=mute]');
+  await ada.click('[data-testid=camera]');
+  const sending = () => {
+    const stream = document.querySelector('#local-video').srcObject;
+    return { audio: stream.getAudioTracks()[0].enabled, video: stream.getVideoTracks()[0].enabled };
+  };
+  assert.deepEqual(await ada.evaluate(sending), { audio: false, video: false });
+  assert.equal(await ada.locator('[data-testid=mute]').getAttribute('aria-pressed'), 'true');
   await bob.click('[data-testid=hangup]');
   await ada.locator('#videos').waitFor({ state: 'hidden' });
   await bob.locator('#videos').waitFor({ state: 'hidden' });
+  await ada.locator('#messages li.notice', { hasText: 'Video call ended' }).waitFor();
+
+  // Either side may call, and a call may be declined.
+  await bob.click('[data-testid=video]');
+  await ada.locator('[data-testid=incoming]', { hasText: 'Bob is calling you' }).waitFor();
+  await ada.screenshot({ path: path.join(shots, 'desktop-incoming.png') });
+  await ada.click('[data-testid=decline]');
+  await ada.locator('[data-testid=incoming]').waitFor({ state: 'hidden' });
+  await bob.locator('#videos').waitFor({ state: 'hidden' });
+  assert.equal(await ada.locator('#videos').isVisible(), false);
 
   // Clearing empties both sides.
   await ada.click('[data-testid=clear]');
