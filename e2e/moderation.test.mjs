@@ -163,6 +163,32 @@ describe('one node', () => {
     await ask(ada.socket, 'user:match:cancel');
   });
 
+  test('two guests of one device (two tabs of a browser) are never paired; a bad deviceId is refused', async () => {
+    const device = `device-${Math.random()}`;
+    const make = async (ip) => {
+      const created = await request(server, 'POST', '/api/guest/session', { body: { deviceId: device }, ip });
+      assert.equal(created.status, 201);
+      const socket = await connect(server, created.body.token, { extraHeaders: { 'x-forwarded-for': ip } });
+      return { ...created.body, socket };
+    };
+    const tab1 = await make('198.51.100.20');
+    const tab2 = await make('198.51.100.20');
+    const seen = record(tab1.socket, 'user:matched');
+    await ask(tab1.socket, 'user:match', {});
+    await ask(tab2.socket, 'user:match', {});
+    await pause(800);
+    assert.equal(seen.length, 0, 'a browser never meets itself');
+    const other = await guestFrom(server, '198.51.100.21');
+    const matched = next(other.socket, 'user:matched');
+    await ask(other.socket, 'user:match', {});
+    assert.equal((await matched).partner.id, tab1.guest.id);
+    await ask(tab2.socket, 'user:match:cancel');
+    for (const deviceId of ['short', 42, 'x'.repeat(129)]) {
+      const refused = await request(server, 'POST', '/api/guest/session', { body: { deviceId } });
+      assert.deepEqual([refused.status, refused.body.error.code], [400, 'INVALID_PAYLOAD'], String(deviceId));
+    }
+  });
+
   test('the content filter refuses listed words however they are written, and nothing reaches the partner', async () => {
     const ada = await guestFrom(server, '198.51.100.8');
     const bob = await guestFrom(server, '198.51.100.9');

@@ -5,7 +5,7 @@
 import { io } from 'socket.io-client';
 import { VideoCall } from './call.js';
 import { ApiError, createSession, fetchConfig, fetchMe, fetchStats, refreshSession, } from './protocol.js';
-import { loadChat, loadSession, saveChat, saveSession } from './storage.js';
+import { deviceId, loadChat, loadSession, saveChat, saveSession, setSoundWanted, soundWanted, } from './storage.js';
 import { clearMessages, describeSize, inWords, page, setStatus, showMessage, showNotice } from './view.js';
 const TYPING_IDLE_MS = 1500;
 const STATS_EVERY_MS = 10_000;
@@ -59,6 +59,7 @@ function render() {
     page.clear.disabled = !chatting;
     page.video.disabled = !chatting;
     page.continueHere.hidden = kind !== 'replaced';
+    page.change.hidden = kind !== 'idle';
     page.text.disabled = !chatting;
     page.file.disabled = !chatting;
     const send = page.compose.querySelector('button[type=submit]');
@@ -117,7 +118,7 @@ function solveInWorker(challenge) {
     });
 }
 async function newSession(username) {
-    const fresh = await createSession(username, solveInWorker);
+    const fresh = await createSession(username, deviceId(), solveInWorker);
     adoptSession(fresh);
     return fresh;
 }
@@ -352,6 +353,8 @@ function connect() {
         if (document.hidden) {
             unread += 1;
             document.title = `(${unread}) New message · ${baseTitle}`;
+            if (soundWanted())
+                chime();
         }
     });
     connection.on('chat:cleared', ({ roomId, by, seq }) => {
@@ -592,6 +595,39 @@ page.video.addEventListener('click', () => {
         void call.start();
 });
 page.hangup.addEventListener('click', () => call?.close(true));
+/** A short, quiet two-note chime (Web Audio: nothing to download). */
+function chime() {
+    try {
+        const audio = new AudioContext();
+        for (const [frequency, start] of [[660, 0], [880, 0.12]]) {
+            const tone = audio.createOscillator();
+            const gain = audio.createGain();
+            tone.frequency.value = frequency;
+            gain.gain.setValueAtTime(0.08, audio.currentTime + start);
+            gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + start + 0.25);
+            tone.connect(gain).connect(audio.destination);
+            tone.start(audio.currentTime + start);
+            tone.stop(audio.currentTime + start + 0.3);
+        }
+        setTimeout(() => void audio.close(), 800);
+    }
+    catch {
+        // No audio here: the title still counts.
+    }
+}
+page.sound.checked = soundWanted();
+page.sound.addEventListener('change', () => setSoundWanted(page.sound.checked));
+page.change.addEventListener('click', () => {
+    // Name and interests are set on the start screen; the connection stays.
+    const name = page.start.querySelector('input[name=username]');
+    const topics = page.start.querySelector('input[name=interests]');
+    if (name && session)
+        name.value = session.guest.username;
+    if (topics)
+        topics.value = interests.join(', ');
+    page.startNotice.hidden = true;
+    setPhase({ kind: 'start' });
+});
 /** A toggle button's state, in its label and `aria-pressed`. */
 function setPressed(button, pressed, off, on) {
     button.setAttribute('aria-pressed', String(pressed));

@@ -33,8 +33,8 @@ async function call(path, init) {
  * server asks for proof of work (`GET /api/guest/challenge` answers one), `solve` finds the
  * solution first.
  */
-export async function createSession(username, solve) {
-    const body = username.trim() ? { username } : {};
+export async function createSession(username, deviceId, solve) {
+    const body = username.trim() ? { username, deviceId } : { deviceId };
     const challenge = await fetch('/api/guest/challenge', { cache: 'no-store' });
     if (challenge.ok)
         body.altcha = await solve((await challenge.json()));

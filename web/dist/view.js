@@ -34,6 +34,8 @@ export const page = {
     callFailed: element('call-failed'),
     retry: element('retry'),
     continueHere: element('continue'),
+    change: element('change'),
+    sound: element('sound'),
     videos: element('videos'),
     localVideo: element('local-video'),
     remoteVideo: element('remote-video'),

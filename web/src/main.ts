@@ -20,7 +20,17 @@ import {
   type ServerEvents,
   type Session,
 } from './protocol.js';
-import { type ChatSnapshot, type HistoryEntry, loadChat, loadSession, saveChat, saveSession } from './storage.js';
+import {
+  type ChatSnapshot,
+  type HistoryEntry,
+  deviceId,
+  loadChat,
+  loadSession,
+  saveChat,
+  saveSession,
+  setSoundWanted,
+  soundWanted,
+} from './storage.js';
 import { clearMessages, describeSize, inWords, page, setStatus, showMessage, showNotice } from './view.js';
 
 type ChatSocket = Socket<ServerEvents, ClientEvents>;
@@ -90,6 +100,7 @@ function render(): void {
   page.clear.disabled = !chatting;
   page.video.disabled = !chatting;
   page.continueHere.hidden = kind !== 'replaced';
+  page.change.hidden = kind !== 'idle';
   page.text.disabled = !chatting;
   page.file.disabled = !chatting;
   const send = page.compose.querySelector<HTMLButtonElement>('button[type=submit]');
@@ -150,7 +161,7 @@ function solveInWorker(challenge: Challenge): Promise<string> {
 }
 
 async function newSession(username: string): Promise<Session> {
-  const fresh = await createSession(username, solveInWorker);
+  const fresh = await createSession(username, deviceId(), solveInWorker);
   adoptSession(fresh);
   return fresh;
 }
@@ -391,6 +402,7 @@ function connect(): ChatSocket {
     if (document.hidden) {
       unread += 1;
       document.title = `(${unread}) New message · ${baseTitle}`;
+      if (soundWanted()) chime();
     }
   });
   connection.on('chat:cleared', ({ roomId, by, seq }) => {
@@ -629,6 +641,39 @@ page.video.addEventListener('click', () => {
 });
 
 page.hangup.addEventListener('click', () => call?.close(true));
+
+/** A short, quiet two-note chime (Web Audio: nothing to download). */
+function chime(): void {
+  try {
+    const audio = new AudioContext();
+    for (const [frequency, start] of [[660, 0], [880, 0.12]] as const) {
+      const tone = audio.createOscillator();
+      const gain = audio.createGain();
+      tone.frequency.value = frequency;
+      gain.gain.setValueAtTime(0.08, audio.currentTime + start);
+      gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + start + 0.25);
+      tone.connect(gain).connect(audio.destination);
+      tone.start(audio.currentTime + start);
+      tone.stop(audio.currentTime + start + 0.3);
+    }
+    setTimeout(() => void audio.close(), 800);
+  } catch {
+    // No audio here: the title still counts.
+  }
+}
+
+page.sound.checked = soundWanted();
+page.sound.addEventListener('change', () => setSoundWanted(page.sound.checked));
+
+page.change.addEventListener('click', () => {
+  // Name and interests are set on the start screen; the connection stays.
+  const name = page.start.querySelector<HTMLInputElement>('input[name=username]');
+  const topics = page.start.querySelector<HTMLInputElement>('input[name=interests]');
+  if (name && session) name.value = session.guest.username;
+  if (topics) topics.value = interests.join(', ');
+  page.startNotice.hidden = true;
+  setPhase({ kind: 'start' });
+});
 
 /** A toggle button's state, in its label and `aria-pressed`. */
 function setPressed(button: HTMLButtonElement, pressed: boolean, off: string, on: string): void {

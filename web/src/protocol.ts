@@ -154,8 +154,12 @@ async function call<T>(path: string, init: RequestInit): Promise<T> {
  * server asks for proof of work (`GET /api/guest/challenge` answers one), `solve` finds the
  * solution first.
  */
-export async function createSession(username: string, solve: (challenge: Challenge) => Promise<string>): Promise<Session> {
-  const body: { username?: string; altcha?: string } = username.trim() ? { username } : {};
+export async function createSession(
+  username: string,
+  deviceId: string,
+  solve: (challenge: Challenge) => Promise<string>,
+): Promise<Session> {
+  const body: { username?: string; altcha?: string; deviceId: string } = username.trim() ? { username, deviceId } : { deviceId };
   const challenge = await fetch('/api/guest/challenge', { cache: 'no-store' });
   if (challenge.ok) body.altcha = await solve((await challenge.json()) as Challenge);
   return call<Session>('/api/guest/session', {

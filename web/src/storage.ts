@@ -41,6 +41,40 @@ function write(key: string, value: unknown): void {
   }
 }
 
+/**
+ * This browser's device id, kept in localStorage (shared by its tabs): the server never pairs
+ * two guests of one device, so a browser does not meet itself.
+ */
+export function deviceId(): string {
+  const key = 'duet.device';
+  try {
+    const known = localStorage.getItem(key);
+    if (known) return known;
+    const fresh = crypto.randomUUID();
+    localStorage.setItem(key, fresh);
+    return fresh;
+  } catch {
+    return crypto.randomUUID();
+  }
+}
+
+/** Whether the guest asked for a sound when a message arrives while the tab is hidden. */
+export function soundWanted(): boolean {
+  try {
+    return localStorage.getItem('duet.sound') === 'on';
+  } catch {
+    return false;
+  }
+}
+
+export function setSoundWanted(on: boolean): void {
+  try {
+    localStorage.setItem('duet.sound', on ? 'on' : 'off');
+  } catch {
+    // Not kept: the choice holds for this page only.
+  }
+}
+
 /** The stored session, while it has not expired. */
 export function loadSession(): Session | null {
   const session = read<Session>(SESSION_KEY);

@@ -38,6 +38,8 @@ export const page = {
   callFailed: element<HTMLElement>('call-failed'),
   retry: element<HTMLButtonElement>('retry'),
   continueHere: element<HTMLButtonElement>('continue'),
+  change: element<HTMLButtonElement>('change'),
+  sound: element<HTMLInputElement>('sound'),
   videos: element<HTMLElement>('videos'),
   localVideo: element<HTMLVideoElement>('local-video'),
   remoteVideo: element<HTMLVideoElement>('remote-video'),

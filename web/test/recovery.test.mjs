@@ -43,10 +43,16 @@ async function start(env = {}) {
   return server;
 }
 
-/** The same server started again on the same port, after a SIGTERM. */
-async function restart(server, env = {}) {
+/** The same server started again on the same port, after a SIGTERM (or `signal`). */
+async function restart(server, env = {}, signal = 'SIGTERM') {
   const port = new URL(server.url).port;
-  await server.stop();
+  if (signal === 'SIGTERM') {
+    await server.stop();
+  } else {
+    const exited = new Promise((resolve) => server.child.once('exit', resolve));
+    server.child.kill(signal);
+    await exited;
+  }
   return start({ DUET_PORT: port, ...env });
 }
 
@@ -88,6 +94,14 @@ test('a server restarted with SIGTERM, or with a new secret, brings every tab ba
   await status(ada).filter({ hasText: 'You are talking to Bob' }).waitFor();
   await say(bob, 'after the restart');
   await theirs(ada).filter({ hasText: 'after the restart' }).waitFor();
+
+  // Killed (no drain at all): the same.
+  server = await restart(server, {}, 'SIGKILL');
+  for (const page of [ada, bob]) {
+    await page.locator('[data-testid=start-notice]', { hasText: 'The server restarted' }).waitFor({ timeout: 20_000 });
+    await page.click('#start button[type=submit]');
+  }
+  await status(bob).filter({ hasText: 'You are talking to Ada' }).waitFor();
 
   // A new secret: every stored token is AUTH_INVALID; the tabs make new sessions by themselves.
   server = await restart(server, { DUET_JWT_SECRET: 'a-completely-new-secret-a-completely-new' });
@@ -191,7 +205,7 @@ test('the page fits a phone from 320 to 430 px, and screenshots of each screen a
     assert.ok(start <= width, `start screen ${start} px wide at ${width}`);
     await context.close();
   }
-  for (const [width, label] of [[1280, 'desktop'], [390, 'phone']]) {
+  for (const [width, label] of [[1280, 'desktop'], [390, 'phone'], [320, 'phone-320'], [430, 'phone-430']]) {
     const viewport = { width, height: 820 };
     const context = await browser.newContext({ viewport });
     const page = await context.newPage();
@@ -211,11 +225,17 @@ test('the page fits a phone from 320 to 430 px, and screenshots of each screen a
       page: document.documentElement.scrollWidth,
       send: document.querySelector('#compose button[type=submit]').getBoundingClientRect().right,
       box: document.querySelector('#compose textarea').getBoundingClientRect().width,
-      main: document.querySelector('main').getBoundingClientRect().width,
+      // What the row leaves for the box: its width less the attach and Send buttons and gaps.
+      rest: (() => {
+        const row = document.querySelector('#compose .row');
+        const gap = parseFloat(getComputedStyle(row).columnGap) || 0;
+        const others = [...row.children].filter((c) => c.tagName !== 'TEXTAREA');
+        return row.getBoundingClientRect().width - others.reduce((sum, c) => sum + c.getBoundingClientRect().width + gap, 0);
+      })(),
     }));
     assert.ok(widths.page <= width, `chat ${widths.page} px wide at ${width}`);
     assert.ok(widths.send <= width, `Send ends at ${widths.send} px of ${width}`);
-    assert.ok(widths.box >= widths.main * 0.6, `the message box takes the width (${widths.box} of ${widths.main} px)`);
+    assert.ok(widths.box >= widths.rest - 2, `the message box takes the width left (${widths.box} of ${widths.rest} px)`);
     await page.screenshot({ path: path.join(shots, `${label}-chat.png`) });
     await Promise.all([context.close(), other.context().close()]);
   }

@@ -35,6 +35,16 @@ impl AddressKey {
         }
     }
 
+    /// The tag of a client's own device id (the web demo keeps one per browser), so a store
+    /// can group a device's guests without holding the id: 32 hex digits, never equal to an
+    /// address's tag.
+    pub fn device_tag(&self, device_id: &str) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(b"device:");
+        mac.update(device_id.as_bytes());
+        hex(&mac.finalize().into_bytes()[..16])
+    }
+
     /// The tag of `address`: 32 hex digits (128 bits of the HMAC).
     pub fn tag(&self, address: IpAddr) -> AddressTag {
         let canonical = match address.to_canonical() {

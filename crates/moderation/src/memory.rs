@@ -36,6 +36,8 @@ struct State {
     bans_version: u64,
     claims: HashMap<String, Timestamp>,
     sent: HashMap<(GuestId, RoomId), (VecDeque<SentMessage>, Timestamp)>,
+    /// Each device's guests, and until when each counts.
+    devices: HashMap<String, HashMap<GuestId, Timestamp>>,
     next_sweep: Timestamp,
 }
 
@@ -101,6 +103,10 @@ impl State {
         }
         self.claims.retain(|_, until| *until > now);
         self.sent.retain(|_, (_, until)| *until > now);
+        self.devices.retain(|_, guests| {
+            guests.retain(|_, until| *until > now);
+            !guests.is_empty()
+        });
     }
 
     fn remove_ban(&mut self, id: &BanId) -> Option<Ban> {
@@ -268,6 +274,21 @@ impl ModerationStore for MemoryModeration {
             .filter(|(_, until)| *until > now)
             .map(|(messages, _)| messages.iter().cloned().collect())
             .unwrap_or_default())
+    }
+
+    async fn note_device(
+        &self,
+        device: &str,
+        guest: &GuestId,
+        until: Timestamp,
+    ) -> Result<Vec<GuestId>, ModerationError> {
+        let now = self.clock.now();
+        let mut state = self.state()?;
+        let guests = state.devices.entry(device.to_owned()).or_default();
+        guests.retain(|_, end| *end > now);
+        let others = guests.keys().filter(|g| *g != guest).copied().collect();
+        guests.insert(*guest, until);
+        Ok(others)
     }
 
     async fn counts(&self) -> Result<ModerationCounts, ModerationError> {

@@ -4,7 +4,7 @@
 //! carries a TTL or is pruned by score on each write. Keys (after the prefix): `report:<id>`,
 //! `reports` and `reports:<guest>` (indexes scored by each report's end), `reporters:<guest>`,
 //! `ban:<id>`, `ban-of:guest:<id>` / `ban-of:address:<tag>`, `bans` (scored by expiry),
-//! `bans-version`, `claim:<token>`, `sent:<guest>:<room>`. Scripts that follow an id to its
+//! `bans-version`, `claim:<token>`, `sent:<guest>:<room>`, `device:<tag>`. Scripts that follow an id to its
 //! record (a ban's target, a report's body) build that key from the prefix, as the match queue's
 //! do: on Redis Cluster the prefix needs a hash tag, which keeps them in one slot.
 
@@ -48,6 +48,7 @@ struct Scripts {
     bans: Script,
     counts: Script,
     remember_sent: Script,
+    note_device: Script,
 }
 
 impl Scripts {
@@ -62,6 +63,7 @@ impl Scripts {
             bans: lua(include_str!("../lua/bans.lua")),
             counts: lua(include_str!("../lua/counts.lua")),
             remember_sent: lua(include_str!("../lua/remember_sent.lua")),
+            note_device: lua(include_str!("../lua/note_device.lua")),
         }
     }
 }
@@ -328,6 +330,24 @@ impl ModerationStore for RedisModeration {
         let key = self.key(format_args!("sent:{guest}:{room}"));
         let jsons: Vec<String> = self.client.lrange(key, 0, -1).await.map_err(backend)?;
         parse_all(&jsons)
+    }
+
+    async fn note_device(
+        &self,
+        device: &str,
+        guest: &GuestId,
+        until: Timestamp,
+    ) -> Result<Vec<GuestId>, ModerationError> {
+        let keys = vec![self.key(format_args!("device:{device}"))];
+        let args = vec![text(guest), text(until.unix_millis()), self.now_text()];
+        let others: Vec<String> = self.run(&self.scripts.note_device, keys, args).await?;
+        others
+            .iter()
+            .map(|id| {
+                id.parse()
+                    .map_err(|_| ModerationError::Corrupt(format!("device guest {id:?}")))
+            })
+            .collect()
     }
 
     async fn counts(&self) -> Result<ModerationCounts, ModerationError> {

@@ -77,6 +77,16 @@ pub trait ModerationStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Reports kept and bans holding now.
     async fn counts(&self) -> Result<ModerationCounts, ModerationError>;
+
+    /// Records that `guest` runs on the device `device` (a tag, never the client's own id)
+    /// until `until`, and answers the other guests of that device still live: two tabs of one
+    /// browser are kept from meeting each other.
+    async fn note_device(
+        &self,
+        device: &str,
+        guest: &GuestId,
+        until: Timestamp,
+    ) -> Result<Vec<GuestId>, ModerationError>;
 }
 
 /// Of two bans, the one that ends later.

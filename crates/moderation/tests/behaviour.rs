@@ -284,6 +284,21 @@ async fn the_last_messages_sent_in_a_room_are_kept(f: Fixture) {
     assert_eq!(ok!(f.store.sent_recently(&other, &room)), Vec::new());
 }
 
+async fn the_guests_of_one_device_are_known_to_each_other_while_they_live(f: Fixture) {
+    let (a, b, c) = (GuestId::random(), GuestId::random(), GuestId::random());
+    let soon = f.now().saturating_add(Duration::from_secs(60));
+    let later = f.now().saturating_add(HOUR);
+    assert_eq!(ok!(f.store.note_device("tab-device", &a, soon)), Vec::new());
+    assert_eq!(ok!(f.store.note_device("tab-device", &b, later)), vec![a]);
+    assert_eq!(
+        ok!(f.store.note_device("other-device", &c, later)),
+        Vec::new()
+    );
+    f.clock.advance(Duration::from_secs(61));
+    // a's session is over: only b is still there.
+    assert_eq!(ok!(f.store.note_device("tab-device", &c, later)), vec![b]);
+}
+
 duet_test_support::backend_suite!(
     memory: memory_fixture,
     redis: redis_fixture,
@@ -294,5 +309,6 @@ duet_test_support::backend_suite!(
         a_new_ban_of_a_target_replaces_the_old_and_the_later_of_two_targets_wins,
         a_token_is_claimed_once,
         the_last_messages_sent_in_a_room_are_kept,
+        the_guests_of_one_device_are_known_to_each_other_while_they_live,
     ]
 );

@@ -77,13 +77,19 @@ struct SessionRequest {
     username: Username,
     /// The ALTCHA payload of field `altcha`, if one was sent.
     altcha: Option<String>,
+    /// The client's device id (field `deviceId`): guests of one device are never paired.
+    device_id: Option<String>,
 }
+
+/// The bounds of a `deviceId`, in characters.
+const DEVICE_ID_CHARS: std::ops::RangeInclusive<usize> = 8..=128;
 
 /// Reads the optional `{"username": ..., "altcha": ...}` body: empty means "pick a name".
 fn session_request(body: &[u8]) -> Result<SessionRequest, ApiError> {
     let mut request = SessionRequest {
         username: Username::random(),
         altcha: None,
+        device_id: None,
     };
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(request);
@@ -113,6 +119,20 @@ fn session_request(body: &[u8]) -> Result<SessionRequest, ApiError> {
         None | Some(Value::Null) => None,
         Some(Value::String(payload)) => Some(payload.clone()),
         Some(_) => Some(String::new()),
+    };
+    request.device_id = match fields.get("deviceId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id))
+            if DEVICE_ID_CHARS.contains(&id.chars().count())
+                && !id.chars().any(char::is_control) =>
+        {
+            Some(id.clone())
+        }
+        Some(_) => {
+            return Err(ApiError::invalid_payload(
+                "deviceId must be a text of 8 to 128 characters",
+            ));
+        }
     };
     Ok(request)
 }
@@ -149,6 +169,25 @@ async fn check_proof_of_work<A: Adapter>(
         ));
     }
     Ok(())
+}
+
+/// Keeps a new guest from ever meeting the other live guests of its device (two tabs of one
+/// browser). A failure costs only that: the session is made anyway.
+async fn keep_device_apart<A: Adapter>(duet: &Duet<A>, device: &str, session: &Session) {
+    let moderation = duet.moderation();
+    let tag = moderation.address_key.device_tag(device);
+    let guest = session.guest.id;
+    let until = session.expires_at();
+    let kept = async {
+        let others = moderation.store.note_device(&tag, &guest, until).await?;
+        for other in others {
+            duet.queue.keep_apart(&guest, &other, until).await?;
+        }
+        Ok::<(), crate::reply::Failure>(())
+    };
+    if let Err(failure) = kept.await {
+        failure.log("keeping a device's guests apart", &guest);
+    }
 }
 
 /// `403 BANNED` when `guest` or the client's address is banned.
@@ -206,6 +245,9 @@ async fn create_session<A: Adapter>(
         .tokens
         .issue(&session)
         .map_err(ApiError::internal_from)?;
+    if let Some(device) = &request.device_id {
+        keep_device_apart(&duet, device, &session).await;
+    }
     metrics::counter!(names::SESSIONS_CREATED).increment(1);
     tracing::info!(guest_id = %session.guest.id, "guest session created");
     Ok((
