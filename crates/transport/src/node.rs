@@ -87,7 +87,7 @@ pub struct Duet<A: Adapter> {
     pub(crate) session_budget: KeyedBudget<IpAddr>,
     pub(crate) prometheus: PrometheusHandle,
     pub(crate) io: SocketIo<A>,
-    /// Sockets of this node whose connect handling ran and whose disconnect handling has not
+    /// Sockets of this node whose handshake succeeded and whose disconnect handling has not
     /// finished.
     pub(crate) local_sockets: AtomicU64,
     /// The socket count of this node's last successful heartbeat: what the store's cluster sum

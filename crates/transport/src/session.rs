@@ -314,6 +314,10 @@ impl<A: Adapter> Duet<A> {
             return refused(ErrorCode::RateLimited);
         }
         metrics::counter!(names::HANDSHAKES, "result" => "ok").increment(1);
+        // Counted before the client is told it is connected, so the stats it asks for next
+        // include it; the disconnection's handling counts it out.
+        self.local_sockets.fetch_add(1, Ordering::AcqRel);
+        metrics::gauge!(names::SOCKETS_CONNECTED).increment(1.0);
         if let Some(slot) = socket.req_parts().extensions.get::<Arc<ConnectionSlot>>() {
             slot.authenticated();
         }
@@ -362,8 +366,6 @@ impl<A: Adapter> Duet<A> {
             }
         };
         socket.join([user_room(&context.guest), socket_room(&socket_id)]);
-        self.local_sockets.fetch_add(1, Ordering::AcqRel);
-        metrics::gauge!(names::SOCKETS_CONNECTED).increment(1.0);
 
         let connection = context.connection(&self.node_id, self.now());
         let previous = match self.stores.presence.register_connection(&connection).await {
