@@ -4,26 +4,9 @@
 // (apt-get install chromium); skipped without it, except under CI=true where that fails.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { dist, shots, skip, launch, startIn, status, theirs } from '../testing/browser.mjs';
 import { startServer } from '../../e2e/harness.mjs';
-
-const web = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const dist = path.join(web, 'dist');
-// Screenshots of the call screens, kept as test artifacts (recovery.test.mjs adds the others).
-const shots = path.join(web, '..', 'target', 'screenshots');
-mkdirSync(shots, { recursive: true });
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const inCi = ['true', '1'].includes(process.env.CI ?? '');
-if (!existsSync(chromiumPath) && inCi) {
-  throw new Error(`CI=true but there is no Chromium at ${chromiumPath}: the browser tests must run in CI`);
-}
-if (!existsSync(path.join(dist, 'index.html'))) {
-  throw new Error('web/dist is missing: run `npm run build` in web/ first');
-}
-const skip = existsSync(chromiumPath) ? false : `SKIPPED: no Chromium at ${chromiumPath} (apt-get install chromium)`;
 
 let server;
 let browser;
@@ -35,18 +18,14 @@ before(async () => {
     DUET_WEB_DIR: dist,
     DUET_JWT_SECRET: 'web-demo-test-secret-web-demo-test-secret',
   });
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: [
-      // A test pattern and a beep instead of a camera and a microphone, allowed without a prompt.
-      '--use-fake-device-for-media-stream',
-      '--use-fake-ui-for-media-stream',
-      '--autoplay-policy=no-user-gesture-required',
-      // Plain host candidates: two pages on one machine need no mDNS names to reach each other.
-      '--disable-features=WebRtcHideLocalIpsWithMdns',
-      '--no-sandbox',
-    ],
-  });
+  browser = await launch([
+    // A test pattern and a beep instead of a camera and a microphone, allowed without a prompt.
+    '--use-fake-device-for-media-stream',
+    '--use-fake-ui-for-media-stream',
+    '--autoplay-policy=no-user-gesture-required',
+    // Plain host candidates: two pages on one machine need no mDNS names to reach each other.
+    '--disable-features=WebRtcHideLocalIpsWithMdns',
+  ]);
 });
 
 after(async () => {
@@ -55,19 +34,7 @@ after(async () => {
 });
 
 /** A guest in a browser context of its own (its own session storage), on the demo's start form. */
-async function guest(name, interests) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  page.on('pageerror', (error) => pageErrors.push(`${name}: ${error.message}`));
-  await page.goto(server.url);
-  await page.fill('input[name=username]', name);
-  await page.fill('input[name=interests]', interests);
-  await page.click('#start button[type=submit]');
-  return page;
-}
-
-const status = (page) => page.locator('[data-testid=status]');
-const theirs = (page) => page.locator('#messages li.theirs');
+const guest = async (name, interests) => startIn(await browser.newContext(), server, name, interests, pageErrors);
 
 test('two strangers meet, type, chat, share a file, call, clear and part', { skip }, async () => {
   const ada = await guest('Ada', 'chess, Rust');

@@ -5,20 +5,9 @@
 // meets itself. Needs Chromium; skipped without it, except under CI=true where that fails.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { dist, skip, launch, startIn, status, theirs } from '../testing/browser.mjs';
 import { startServer } from '../../e2e/harness.mjs';
 
-const web = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const dist = path.join(web, 'dist');
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const inCi = ['true', '1'].includes(process.env.CI ?? '');
-if (!existsSync(chromiumPath) && inCi) {
-  throw new Error(`CI=true but there is no Chromium at ${chromiumPath}: the browser tests must run in CI`);
-}
-const skip = existsSync(chromiumPath) ? false : `SKIPPED: no Chromium at ${chromiumPath} (apt-get install chromium)`;
 const NOTICE = 'You must be 18 or older. Be kind; reports are read.';
 
 let server;
@@ -33,7 +22,7 @@ before(async () => {
     DUET_MATCH_INTEREST_WAIT_MS: '400',
     DUET_NOTICE: NOTICE,
   });
-  browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+  browser = await launch();
 });
 
 after(async () => {
@@ -41,19 +30,8 @@ after(async () => {
   await server?.stop();
 });
 
-async function open(context, name, interests) {
-  const page = await context.newPage();
-  page.on('pageerror', (error) => pageErrors.push(`${name}: ${error.message}`));
-  await page.goto(server.url);
-  await page.fill('input[name=username]', name);
-  await page.fill('input[name=interests]', interests);
-  await page.click('#start button[type=submit]');
-  return page;
-}
-
+const open = (context, name, interests) => startIn(context, server, name, interests, pageErrors);
 const guest = async (name, interests) => open(await browser.newContext(), name, interests);
-const status = (page) => page.locator('[data-testid=status]');
-const theirs = (page) => page.locator('#messages li.theirs');
 
 test('the start screen shows the operator notice, a favicon and follows the colour scheme', { skip }, async () => {
   const context = await browser.newContext({ colorScheme: 'dark' });

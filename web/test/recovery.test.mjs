@@ -5,21 +5,10 @@
 // skipped without it, except under CI=true where that fails.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { dist, shots, skip, launch, startIn, status, theirs } from '../testing/browser.mjs';
 import { startServer } from '../../e2e/harness.mjs';
 
-const web = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const dist = path.join(web, 'dist');
-const shots = path.join(web, '..', 'target', 'screenshots');
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const inCi = ['true', '1'].includes(process.env.CI ?? '');
-if (!existsSync(chromiumPath) && inCi) {
-  throw new Error(`CI=true but there is no Chromium at ${chromiumPath}: the browser tests must run in CI`);
-}
-const skip = existsSync(chromiumPath) ? false : `SKIPPED: no Chromium at ${chromiumPath} (apt-get install chromium)`;
 const SECRET = 'web-recovery-secret-web-recovery-secret';
 
 let browser;
@@ -28,8 +17,7 @@ const pageErrors = [];
 
 before(async () => {
   if (skip) return;
-  mkdirSync(shots, { recursive: true });
-  browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+    browser = await launch();
 });
 
 after(async () => {
@@ -57,18 +45,8 @@ async function restart(server, env = {}, signal = 'SIGTERM') {
 }
 
 async function guest(server, name, interests, viewport = { width: 1280, height: 800 }) {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  page.on('pageerror', (error) => pageErrors.push(`${name}: ${error.message}`));
-  await page.goto(server.url);
-  await page.fill('input[name=username]', name);
-  await page.fill('input[name=interests]', interests);
-  await page.click('#start button[type=submit]');
-  return page;
+  return startIn(await browser.newContext({ viewport }), server, name, interests, pageErrors);
 }
-
-const status = (page) => page.locator('[data-testid=status]');
-const theirs = (page) => page.locator('#messages li.theirs');
 
 async function paired(server, a, b, topic) {
   const first = await guest(server, a, topic);

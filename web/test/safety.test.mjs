@@ -5,20 +5,9 @@
 // CI=true where that fails.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { dist, skip, launch, status } from '../testing/browser.mjs';
 import { startServer } from '../../e2e/harness.mjs';
 
-const web = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const dist = path.join(web, 'dist');
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const inCi = ['true', '1'].includes(process.env.CI ?? '');
-if (!existsSync(chromiumPath) && inCi) {
-  throw new Error(`CI=true but there is no Chromium at ${chromiumPath}: the browser tests must run in CI`);
-}
-const skip = existsSync(chromiumPath) ? false : `SKIPPED: no Chromium at ${chromiumPath} (apt-get install chromium)`;
 const ADMIN = 'web-safety-admin-token-web-safety-admin';
 
 let server;
@@ -36,7 +25,7 @@ before(async () => {
     DUET_MATCH_INTEREST_WAIT_MS: '300',
     DUET_ADMIN_TOKEN: ADMIN,
   });
-  browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+  browser = await launch();
 });
 
 after(async () => {
@@ -75,7 +64,6 @@ async function guest(name, interests) {
   return { page, longestGap, solveMs };
 }
 
-const status = (page) => page.locator('[data-testid=status]');
 
 test('a stranger is reported with a reason and banned; the banned page says until when', { skip }, async () => {
   const ada = await guest('Ada', 'kites');
