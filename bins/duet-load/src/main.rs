@@ -17,6 +17,7 @@
 //! |---|---|
 //! | `relay` | ack-paced messages; msg/s and latency |
 //! | `burst` | pairs split over the nodes, bursts without waiting for acks; loss, duplicates, order |
+//! | `paced` | P pairs × R msg/s without waiting for acks; p50/p90/p99/max latency (HDR), loss |
 //! | `drops` | steady chat while connections are cut every few seconds; delivery across resumes |
 //! | `idle` | N connected guests, optionally paired; server memory per guest |
 //! | `handshake` | sessions and connections as fast as they are taken; server CPU per guest |
@@ -45,6 +46,10 @@ struct Args {
     /// Give up (and fail) when a scenario takes longer than this, in seconds.
     #[arg(long, default_value_t = 600)]
     give_up_seconds: u64,
+    /// Fail (after printing the report) unless every message arrived, once and in order: the
+    /// smoke run of CI. Correctness only; no timing is judged.
+    #[arg(long)]
+    require_complete: bool,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -55,6 +60,8 @@ enum Scenario {
     Relay(scenario::relay::Relay),
     /// Bursts without waiting for acks, pairs across nodes: loss, duplicates, order.
     Burst(scenario::burst::Burst),
+    /// P pairs × R msg/s without waiting for acks: latency percentiles (HDR) and loss.
+    Paced(scenario::paced::Paced),
     /// Steady chat while connections are cut under the guests: delivery across resumes.
     Drops(scenario::drops::Drops),
     /// N connected guests, optionally paired: server memory per guest.
@@ -83,6 +90,7 @@ async fn main() -> Result<(), String> {
         Ok::<_, String>(match &args.scenario {
             Scenario::Relay(relay) => scenario::relay::run(relay, &args.addresses, pids).await?,
             Scenario::Burst(burst) => scenario::burst::run(burst, &args.addresses).await?,
+            Scenario::Paced(paced) => scenario::paced::run(paced, &args.addresses, pids).await?,
             Scenario::Drops(drops) => scenario::drops::run(drops, &args.addresses).await?,
             Scenario::Idle(idle) => scenario::idle::run(idle, &args.addresses, pids).await?,
             Scenario::Handshake(handshake) => {
@@ -96,5 +104,36 @@ async fn main() -> Result<(), String> {
         .map_err(|_| format!("gave up after {} s", args.give_up_seconds))??;
     let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
     println!("{text}");
+    if args.require_complete {
+        incomplete(&report).map_or(Ok(()), Err)?;
+    }
     Ok(())
+}
+
+/// Why a report's messages are not all there once and in order, if they are not.
+fn incomplete(report: &serde_json::Value) -> Option<String> {
+    let messages = &report["messages"];
+    if !messages.is_object() {
+        return Some("this scenario reports no message counts".to_owned());
+    }
+    let count = |field: &str| messages[field].as_u64().unwrap_or(u64::MAX);
+    let faults: Vec<String> = [
+        "lost",
+        "duplicates",
+        "out_of_order",
+        "refused",
+        "unconfirmed",
+    ]
+    .into_iter()
+    .filter(|field| count(field) != 0)
+    .map(|field| format!("{field} {}", count(field)))
+    .collect();
+    let (sent, delivered) = (count("sent"), count("delivered"));
+    if faults.is_empty() && sent == delivered && sent > 0 {
+        return None;
+    }
+    Some(format!(
+        "incomplete delivery: {delivered} of {sent} delivered; {}",
+        faults.join(", ")
+    ))
 }

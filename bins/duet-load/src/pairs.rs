@@ -22,6 +22,16 @@ pub(crate) struct Side {
     pub(crate) resumed: u64,
     /// The chat ended under it (it should not, in these scenarios).
     pub(crate) ended: bool,
+    /// Microseconds from each received message's sending to its arrival (one process, one
+    /// clock: the sender writes its time into `clientId`).
+    pub(crate) latencies_us: Vec<u64>,
+}
+
+/// Microseconds since the load generator started: the clock messages carry.
+pub(crate) fn micros_now() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let start = START.get_or_init(std::time::Instant::now);
+    u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 impl Side {
@@ -31,7 +41,7 @@ impl Side {
             return Ok(());
         };
         let number = self.sent.number();
-        let payload = json!({"text": text, "clientId": number.to_string()});
+        let payload = json!({"text": text, "clientId": format!("{number}:{}", micros_now())});
         let ack = connection.emit("chat:message", &payload).await?;
         self.sent.sent(ack, number);
         Ok(())
@@ -50,8 +60,14 @@ impl Side {
     fn on_event(&mut self, name: &str, payload: &Value) {
         match name {
             "chat:message" => {
-                if let Some(number) = payload["clientId"].as_str().and_then(|c| c.parse().ok()) {
+                // `clientId` is "<number>:<microseconds when sent>".
+                let client_id = payload["clientId"].as_str().unwrap_or_default();
+                let (number, sent_us) = client_id.split_once(':').unwrap_or((client_id, ""));
+                if let Ok(number) = number.parse() {
                     self.received.got(number);
+                }
+                if let Ok(sent_us) = sent_us.parse::<u64>() {
+                    self.latencies_us.push(micros_now().saturating_sub(sent_us));
                 }
                 if let Some(seq) = payload["seq"].as_u64() {
                     self.last_seq = seq;
@@ -108,6 +124,7 @@ pub(crate) async fn pair_up(
             received: Received::default(),
             resumed: 0,
             ended: false,
+            latencies_us: Vec::new(),
         });
     }
     let (Some(mut bob), Some(mut ada)) = (sides.pop(), sides.pop()) else {
