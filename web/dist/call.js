@@ -1,4 +1,10 @@
 const ignore = () => { };
+/**
+ * How long a call may take to connect before it counts as failed: a browser that finds no
+ * usable candidate pair (networks that block it, no TURN) can stay "connecting" for ever
+ * instead of reporting `failed`.
+ */
+const CONNECT_TIMEOUT_MS = 20_000;
 export class VideoCall {
     socket;
     views;
@@ -8,6 +14,7 @@ export class VideoCall {
     early = [];
     /** An offer waiting for the guest to accept it. */
     ringing = null;
+    connectTimer;
     constructor(socket, views) {
         this.socket = socket;
         this.views = views;
@@ -85,6 +92,7 @@ export class VideoCall {
             this.views.onChange(false);
     }
     stopMedia() {
+        clearTimeout(this.connectTimer);
         this.peer?.close();
         this.peer = null;
         for (const track of this.media?.getTracks() ?? [])
@@ -104,12 +112,22 @@ export class VideoCall {
             if (candidate)
                 this.socket.emit('webrtc:ice-candidate', { candidate: candidate.toJSON() }, ignore);
         };
-        peer.onconnectionstatechange = () => {
-            if (peer.connectionState === 'failed' && this.peer === peer) {
-                this.close(true);
-                this.views.onFailed();
-            }
+        const failed = () => {
+            if (this.peer !== peer)
+                return;
+            this.close(true);
+            this.views.onFailed();
         };
+        peer.onconnectionstatechange = () => {
+            if (peer.connectionState === 'connected')
+                clearTimeout(this.connectTimer);
+            if (peer.connectionState === 'failed')
+                failed();
+        };
+        this.connectTimer = setTimeout(() => {
+            if (peer.connectionState !== 'connected')
+                failed();
+        }, CONNECT_TIMEOUT_MS);
         peer.ontrack = ({ streams }) => {
             const [stream] = streams;
             if (stream)

@@ -9,6 +9,13 @@ type ChatSocket = Socket<ServerEvents, ClientEvents>;
 
 const ignore = (): void => {};
 
+/**
+ * How long a call may take to connect before it counts as failed: a browser that finds no
+ * usable candidate pair (networks that block it, no TURN) can stay "connecting" for ever
+ * instead of reporting `failed`.
+ */
+const CONNECT_TIMEOUT_MS = 20_000;
+
 export interface CallViews {
   /** The ICE servers of the current pair (from `user:matched`). */
   iceServers: () => RTCIceServer[];
@@ -31,6 +38,7 @@ export class VideoCall {
   private early: RTCIceCandidateInit[] = [];
   /** An offer waiting for the guest to accept it. */
   private ringing: string | null = null;
+  private connectTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly socket: ChatSocket,
@@ -110,6 +118,7 @@ export class VideoCall {
   }
 
   private stopMedia(): void {
+    clearTimeout(this.connectTimer);
     this.peer?.close();
     this.peer = null;
     for (const track of this.media?.getTracks() ?? []) track.stop();
@@ -127,12 +136,18 @@ export class VideoCall {
     peer.onicecandidate = ({ candidate }) => {
       if (candidate) this.socket.emit('webrtc:ice-candidate', { candidate: candidate.toJSON() }, ignore);
     };
-    peer.onconnectionstatechange = () => {
-      if (peer.connectionState === 'failed' && this.peer === peer) {
-        this.close(true);
-        this.views.onFailed();
-      }
+    const failed = (): void => {
+      if (this.peer !== peer) return;
+      this.close(true);
+      this.views.onFailed();
     };
+    peer.onconnectionstatechange = () => {
+      if (peer.connectionState === 'connected') clearTimeout(this.connectTimer);
+      if (peer.connectionState === 'failed') failed();
+    };
+    this.connectTimer = setTimeout(() => {
+      if (peer.connectionState !== 'connected') failed();
+    }, CONNECT_TIMEOUT_MS);
     peer.ontrack = ({ streams }) => {
       const [stream] = streams;
       if (stream) this.views.remote.srcObject = stream;

@@ -138,3 +138,30 @@ test('a stranger who reloads the page keeps the chat and its guest', { skip }, a
   assert.deepEqual(pageErrors, []);
   await Promise.all([cleo.context().close(), dan.context().close()]);
 });
+
+test('a call whose browsers cannot connect is told in words, with Try again', { skip }, async () => {
+  // Relay-only ICE and no TURN server: no candidate pair can ever work.
+  const relayOnly = () => {
+    const Native = window.RTCPeerConnection;
+    window.RTCPeerConnection = function (config) {
+      return new Native({ ...config, iceServers: [], iceTransportPolicy: 'relay' });
+    };
+    window.RTCPeerConnection.prototype = Native.prototype;
+  };
+  const contexts = [await browser.newContext(), await browser.newContext()];
+  for (const context of contexts) await context.addInitScript(relayOnly);
+  const ada = await startIn(contexts[0], server, 'Ada', 'no-route', pageErrors);
+  const bob = await startIn(contexts[1], server, 'Bob', 'no-route', pageErrors);
+  await status(ada).filter({ hasText: 'You are talking to Bob' }).waitFor();
+  await ada.click('[data-testid=video]');
+  await bob.click('[data-testid=accept]');
+  await ada.locator('[data-testid=call-failed]', { hasText: 'The video connection failed' }).waitFor({ timeout: 30_000 });
+  await ada.locator('#videos').waitFor({ state: 'hidden' });
+  await bob.locator('#videos').waitFor({ state: 'hidden' });
+  // Try again rings Bob once more.
+  await ada.click('[data-testid=retry]');
+  await bob.locator('[data-testid=incoming]').waitFor();
+  await bob.click('[data-testid=decline]');
+  assert.deepEqual(pageErrors, []);
+  await Promise.all(contexts.map((context) => context.close()));
+});
