@@ -223,8 +223,9 @@ pub(crate) fn address_of_parts<A: Adapter>(
 struct Target {
     room: RoomId,
     partner: GuestId,
-    /// Still the guest's chat (it ends with the report), not one that ended recently.
-    current: bool,
+    /// The guest's chat when it is still on (it ends with the report or block); `None` for one
+    /// that ended recently.
+    current: Option<duet_presence_store::Pair>,
 }
 
 impl<A: Adapter> Duet<A> {
@@ -242,7 +243,7 @@ impl<A: Adapter> Duet<A> {
             return Ok(Target {
                 room: pair.room_id,
                 partner,
-                current: true,
+                current: Some(pair),
             });
         }
         let last = self.stores.chats.last_chat(guest).await?;
@@ -251,7 +252,7 @@ impl<A: Adapter> Duet<A> {
             Some(last) if last.ended_at >= window_start => Ok(Target {
                 room: last.room_id,
                 partner: last.partner,
-                current: false,
+                current: None,
             }),
             _ => Err(EventError::not_in_chat().into()),
         }
@@ -273,12 +274,10 @@ impl<A: Adapter> Duet<A> {
         self.queue
             .keep_apart(&context.guest, &target.partner, until)
             .await?;
-        if target.current
-            && let Some(pair) = self.stores.chats.pair_of(&context.guest).await?
-            && pair.room_id == target.room
-        {
-            self.end_chat(&pair, &context.guest, EndReason::Left)
-                .await?;
+        // The pair as it was read: ending it again is harmless (only the first end of a room
+        // does anything), so it need not be read twice.
+        if let Some(pair) = &target.current {
+            self.end_chat(pair, &context.guest, EndReason::Left).await?;
         }
         Ok(partner)
     }
