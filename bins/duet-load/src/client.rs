@@ -26,8 +26,17 @@ pub(crate) fn spread_sources(count: u8) {
     let _ = SOURCES.set(sources);
 }
 
-/// A TCP connection to `address` from the next source address.
+/// A TCP connection to `address` from the next source address, with TCP_NODELAY as browsers
+/// set it on their WebSockets: small frames go out at once, not after the peer's delayed ACK.
 async fn connect_tcp(address: &str) -> Result<TcpStream, Error> {
+    let stream = connect_from_source(address).await?;
+    stream
+        .set_nodelay(true)
+        .map_err(|e| format!("nodelay: {e}"))?;
+    Ok(stream)
+}
+
+async fn connect_from_source(address: &str) -> Result<TcpStream, Error> {
     let target = tokio::net::lookup_host(address)
         .await
         .map_err(|e| format!("{address}: {e}"))?
@@ -192,12 +201,6 @@ impl Connection {
                 None => return Err(format!("connection ended before {event}")),
             }
         }
-    }
-
-    /// Asks to be matched and waits for the partner.
-    pub(crate) async fn match_up(&mut self) -> Result<Value, Error> {
-        self.emit("user:match", &json!({})).await?;
-        self.wait_for("user:matched").await
     }
 
     /// Closes the TCP connection under the socket at once: no close frame, no Socket.IO

@@ -15,7 +15,8 @@
 //!
 //! | scenario | what |
 //! |---|---|
-//! | `relay` | ack-paced messages; msg/s and latency |
+//! | `relay` | ack-paced messages, both guests of a pair on one node; msg/s and latency |
+//! | `cross-node` | `relay` with every pair split over the first two nodes |
 //! | `burst` | pairs split over the nodes, bursts without waiting for acks; loss, duplicates, order |
 //! | `paced` | P pairs × R msg/s without waiting for acks; p50/p90/p99/max latency (HDR), loss |
 //! | `drops` | steady chat while connections are cut every few seconds; delivery across resumes |
@@ -28,6 +29,7 @@ mod pairs;
 mod scenario;
 
 use clap::{Parser, Subcommand};
+use scenario::relay::Placement;
 
 /// Load generator for duet-server.
 #[derive(Debug, Parser)]
@@ -58,6 +60,8 @@ struct Args {
 enum Scenario {
     /// Ack-paced messages between pairs: throughput and latency.
     Relay(scenario::relay::Relay),
+    /// `relay` with every pair split over the first two addresses: cross-node throughput.
+    CrossNode(scenario::relay::Relay),
     /// Bursts without waiting for acks, pairs across nodes: loss, duplicates, order.
     Burst(scenario::burst::Burst),
     /// P pairs × R msg/s without waiting for acks: latency percentiles (HDR) and loss.
@@ -77,6 +81,16 @@ pub(crate) fn resident_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// CPU time (user + system) of process `pid` in microseconds, from /proc.
+pub(crate) fn cpu_micros(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // Linux reports these in USER_HZ, 100 per second on every common architecture.
+    Some(ticks * 10_000)
+}
+
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let args = Args::parse();
@@ -88,7 +102,12 @@ async fn main() -> Result<(), String> {
     let pids = &args.server_pids;
     let scenario = async {
         Ok::<_, String>(match &args.scenario {
-            Scenario::Relay(relay) => scenario::relay::run(relay, &args.addresses, pids).await?,
+            Scenario::Relay(relay) => {
+                scenario::relay::run(relay, Placement::SameNode, &args.addresses, pids).await?
+            }
+            Scenario::CrossNode(relay) => {
+                scenario::relay::run(relay, Placement::Split, &args.addresses, pids).await?
+            }
             Scenario::Burst(burst) => scenario::burst::run(burst, &args.addresses).await?,
             Scenario::Paced(paced) => scenario::paced::run(paced, &args.addresses, pids).await?,
             Scenario::Drops(drops) => scenario::drops::run(drops, &args.addresses).await?,

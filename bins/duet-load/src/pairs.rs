@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::client::{Connection, Error, Guest, Incoming, new_guest};
-use crate::delivery::{Received, Sent};
+use crate::delivery::{Received, Sent, Tally};
 
 /// One guest of a pair with its connection and what it sent and received.
 pub(crate) struct Side {
@@ -180,4 +180,41 @@ pub(crate) fn all_in(ada: &Side, bob: &Side) -> bool {
         && bob.sent.waiting() == 0
         && ada.received.count() as u64 >= bob.sent.count()
         && bob.received.count() as u64 >= ada.sent.count()
+}
+
+/// Ends a pair's run: what each direction delivered, both sides' latencies (µs), and both
+/// connections closed politely.
+pub(crate) async fn finish_pair(mut ada: Side, mut bob: Side) -> (Tally, Vec<u64>) {
+    let mut tally = Tally::default();
+    tally.add(&ada.sent, &bob.received);
+    tally.add(&bob.sent, &ada.received);
+    let mut latencies = std::mem::take(&mut ada.latencies_us);
+    latencies.append(&mut bob.latencies_us);
+    for side in [ada, bob] {
+        if let Some(connection) = side.connection {
+            connection.close().await;
+        }
+    }
+    (tally, latencies)
+}
+
+/// The pairs' tallies merged, and their latencies as report fields (ms, from an HDR histogram
+/// of 1 µs to 10 min with three significant digits).
+pub(crate) fn summarize(results: &[(Tally, Vec<u64>)]) -> Result<(Tally, Value), Error> {
+    let mut tally = Tally::default();
+    let mut latency = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)
+        .map_err(|e| format!("histogram: {e}"))?;
+    for (pair, latencies) in results {
+        tally.merge(pair);
+        for us in latencies {
+            latency.saturating_record(*us);
+        }
+    }
+    let ms = |quantile: f64| latency.value_at_quantile(quantile) as f64 / 1000.0;
+    let report = json!({
+        "samples": latency.len(),
+        "p50": ms(0.5), "p90": ms(0.9), "p99": ms(0.99),
+        "max": latency.max() as f64 / 1000.0,
+    });
+    Ok((tally, report))
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::client::{Error, connect_guests};
+use crate::cpu_micros;
 
 /// `handshake`'s parameters.
 #[derive(Debug, clap::Args)]
@@ -17,16 +18,6 @@ pub(crate) struct Handshake {
     /// Guests set up at once.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
-}
-
-/// CPU time (user + system) of process `pid` in microseconds, from /proc.
-fn cpu_micros(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    // Linux reports these in USER_HZ, 100 per second on every common architecture.
-    Some(ticks * 10_000)
 }
 
 pub(crate) async fn run(

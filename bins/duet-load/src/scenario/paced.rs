@@ -6,12 +6,11 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
 use crate::client::Error;
 use crate::delivery::Tally;
-use crate::pairs::{Side, all_in, next_of, pair_up, read_until};
+use crate::pairs::{Side, all_in, finish_pair, next_of, pair_up, read_until, summarize};
 use crate::resident_kib;
 
 /// `paced`'s parameters.
@@ -56,17 +55,7 @@ pub(crate) async fn run(args: &Paced, addresses: &[String], pids: &[u32]) -> Res
     )
     .await;
     let elapsed = started.elapsed();
-    let mut tally = Tally::default();
-    // 1 µs to 10 min, three significant digits.
-    let mut latency = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)
-        .map_err(|e| format!("histogram: {e}"))?;
-    for (pair, latencies) in &results {
-        tally.merge(pair);
-        for us in latencies {
-            latency.saturating_record(*us);
-        }
-    }
-    let ms = |quantile: f64| latency.value_at_quantile(quantile) as f64 / 1000.0;
+    let (tally, latency) = summarize(&results)?;
     Ok(json!({
         "scenario": "paced",
         "pairs": args.pairs,
@@ -77,11 +66,7 @@ pub(crate) async fn run(args: &Paced, addresses: &[String], pids: &[u32]) -> Res
         "setUpSeconds": set_up.as_secs_f64(),
         "seconds": elapsed.as_secs_f64(),
         "deliveredPercent": tally.delivered_percent(),
-        "latencyMs": {
-            "samples": latency.len(),
-            "p50": ms(0.5), "p90": ms(0.9), "p99": ms(0.99),
-            "max": latency.max() as f64 / 1000.0,
-        },
+        "latencyMs": latency,
         "messages": tally,
         "serverRssKiB": pids.iter().zip(&connected).map(|(pid, connected)| json!({
             "pid": pid, "connected": connected, "after": resident_kib(*pid),
@@ -132,15 +117,5 @@ async fn pair_paced(mut ada: Side, mut bob: Side, args: &Paced, text: &str) -> (
         all_in,
     )
     .await;
-    let mut tally = Tally::default();
-    tally.add(&ada.sent, &bob.received);
-    tally.add(&bob.sent, &ada.received);
-    let mut latencies = std::mem::take(&mut ada.latencies_us);
-    latencies.append(&mut bob.latencies_us);
-    for side in [ada, bob] {
-        if let Some(connection) = side.connection {
-            connection.close().await;
-        }
-    }
-    (tally, latencies)
+    finish_pair(ada, bob).await
 }

@@ -1,16 +1,20 @@
-//! `relay`: every guest sends its messages one at a time, each after the ack of the last, and
-//! counts what its partner sends; latency is measured from send to the partner's receipt (one
-//! process, one clock).
+//! `relay` and `cross-node`: every guest sends its messages one at a time, each after the ack of
+//! the last, and counts what its partner sends; latency is measured from send to the partner's
+//! receipt (one process, one clock). In `relay` both guests of a pair are on the same node; in
+//! `cross-node` every pair is split over the first two addresses, so each message crosses the
+//! cluster.
 
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::client::{Connection, Error, Incoming, new_guest};
-use crate::resident_kib;
+use crate::client::{Error, Incoming};
+use crate::delivery::Tally;
+use crate::pairs::{Side, finish_pair, next_of, pair_up, summarize};
+use crate::{cpu_micros, resident_kib};
 
-/// `relay`'s parameters.
+/// `relay`'s and `cross-node`'s parameters.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Relay {
     /// Pairs of guests.
@@ -18,108 +22,119 @@ pub(crate) struct Relay {
     pairs: usize,
     /// Messages each guest sends.
     #[arg(long, default_value_t = 100)]
-    messages: usize,
+    messages: u64,
     /// Characters of text per message.
     #[arg(long, default_value_t = 64)]
     text_chars: usize,
-    /// Give up after this many seconds.
-    #[arg(long, default_value_t = 120)]
-    timeout_seconds: u64,
+    /// Longest wait for the next frame of a pair before it counts as stuck, in seconds.
+    #[arg(long, default_value_t = 10)]
+    stall_seconds: u64,
 }
 
-pub(crate) async fn run(args: &Relay, addresses: &[String], pids: &[u32]) -> Result<Value, Error> {
-    let guests = args.pairs * 2;
+/// Where the two guests of a pair connect.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Placement {
+    /// Both on one node (pairs spread over the nodes given).
+    SameNode,
+    /// Ada on the first address, Bob on the second.
+    Split,
+}
+
+pub(crate) async fn run(
+    args: &Relay,
+    placement: Placement,
+    addresses: &[String],
+    pids: &[u32],
+) -> Result<Value, Error> {
+    if matches!(placement, Placement::Split) && addresses.len() < 2 {
+        return Err("cross-node needs two --address".to_owned());
+    }
     let before: Vec<_> = pids.iter().map(|pid| resident_kib(*pid)).collect();
     let connect_started = Instant::now();
-    let mut connections = Vec::with_capacity(guests);
-    for index in 0..guests {
-        let address = &addresses[index % addresses.len()];
-        let guest = new_guest(address).await?;
-        connections.push(Connection::open_as(address, &guest).await?);
+    let mut pairs = Vec::with_capacity(args.pairs);
+    for index in 0..args.pairs {
+        let (ada, bob) = match placement {
+            Placement::SameNode => {
+                let node = &addresses[index % addresses.len()];
+                (node, node)
+            }
+            Placement::Split => (&addresses[0], &addresses[1]),
+        };
+        pairs.push(pair_up(ada, bob, &format!("relay-{index}")).await?);
     }
     let connected_in = connect_started.elapsed();
     let connected: Vec<_> = pids.iter().map(|pid| resident_kib(*pid)).collect();
     let text = "x".repeat(args.text_chars);
+    let cpu_before: Vec<_> = pids.iter().map(|pid| cpu_micros(*pid)).collect();
+    let own_cpu_before = cpu_micros(std::process::id());
     let started = Instant::now();
-    let guests_done = join_all(
-        connections
+    let results = join_all(
+        pairs
             .into_iter()
-            .map(|connection| guest(connection, args.messages, &text, started)),
-    );
-    let results =
-        match tokio::time::timeout(Duration::from_secs(args.timeout_seconds), guests_done).await {
-            Ok(results) => results,
-            Err(_) => return Err(format!("timed out after {} s", args.timeout_seconds)),
-        };
+            .map(|(ada, bob)| exchange(ada, bob, args, &text)),
+    )
+    .await;
     let elapsed = started.elapsed();
-    let mut latencies: Vec<u64> = results
+    let server_cpu: u64 = pids
         .iter()
-        .flat_map(|(_, l)| l.iter().copied())
-        .collect();
-    let delivered: usize = results.iter().map(|(received, _)| received).sum();
-    latencies.sort_unstable();
-    let percentile = |p: f64| -> f64 {
-        let index = ((latencies.len() as f64 - 1.0) * p).round() as usize;
-        latencies.get(index).map_or(0.0, |us| *us as f64 / 1000.0)
-    };
+        .zip(&cpu_before)
+        .filter_map(|(pid, before)| Some(cpu_micros(*pid)?.saturating_sub((*before)?)))
+        .sum();
+    let own_cpu = cpu_micros(std::process::id())
+        .zip(own_cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
+    let (tally, latency) = summarize(&results)?;
     Ok(json!({
-        "scenario": "relay",
+        "scenario": match placement { Placement::SameNode => "relay", Placement::Split => "cross-node" },
         "pairs": args.pairs,
-        "guests": guests,
+        "guests": args.pairs * 2,
+        "nodes": addresses.len(),
         "connectSeconds": connected_in.as_secs_f64(),
-        "messages": guests * args.messages,
-        "delivered": delivered,
         "seconds": elapsed.as_secs_f64(),
-        "messagesPerSecond": delivered as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
-        "latencyMs": {"p50": percentile(0.5), "p90": percentile(0.9), "p99": percentile(0.99), "max": percentile(1.0)},
+        "messagesPerSecond": tally.delivered as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
+        "latencyMs": latency,
+        "serverCpuMicrosPerMessage": (!pids.is_empty()).then(|| server_cpu as f64 / tally.delivered.max(1) as f64),
+        "loadCpuMicrosPerMessage": own_cpu.map(|cpu| cpu as f64 / tally.delivered.max(1) as f64),
+        "messages": tally,
         "serverRssKiB": pids.iter().zip(before.iter().zip(&connected)).map(|(pid, (before, connected))| json!({
             "pid": pid, "idle": before, "connected": connected,
         })).collect::<Vec<_>>(),
     }))
 }
 
-/// One guest: waits for its match, then sends its messages, each after the last one's ack, and
-/// counts what its partner sends. Returns what it received and the latencies (µs).
-async fn guest(
-    mut connection: Connection,
-    messages: usize,
-    text: &str,
-    started: Instant,
-) -> (usize, Vec<u64>) {
-    let mut latencies = Vec::with_capacity(messages);
-    if connection.match_up().await.is_err() {
-        return (0, latencies);
-    }
-    let (mut sent, mut received, mut in_flight) = (0, 0, false);
-    while received < messages || sent < messages {
-        if !in_flight && sent < messages {
-            let at = started.elapsed().as_micros().to_string();
-            if connection
-                .emit("chat:message", &json!({"text": text, "clientId": at}))
-                .await
-                .is_err()
-            {
-                break;
-            }
-            sent += 1;
-            in_flight = true;
-        }
-        match connection.next().await {
-            Some(Incoming::Ack(..)) => in_flight = false,
-            Some(Incoming::Event(name, payload)) if name == "chat:message" => {
-                received += 1;
-                if let Some(at) = payload["clientId"]
-                    .as_str()
-                    .and_then(|c| c.parse::<u128>().ok())
-                {
-                    let now = started.elapsed().as_micros();
-                    latencies.push(u64::try_from(now.saturating_sub(at)).unwrap_or(u64::MAX));
-                }
-            }
-            Some(_) => {}
-            None => break,
+/// One pair: each guest sends its next message as soon as the last one's ack is in, until both
+/// have sent theirs, had every ack and received everything of the other's. A pair on which
+/// nothing arrives for `stall_seconds` stops there, and what is missing counts as lost.
+async fn exchange(mut ada: Side, mut bob: Side, args: &Relay, text: &str) -> (Tally, Vec<u64>) {
+    let stall = Duration::from_secs(args.stall_seconds);
+    for side in [&mut ada, &mut bob] {
+        if side.send_message(text).await.is_err() {
+            side.lose_connection();
         }
     }
-    connection.close().await;
-    (received, latencies)
+    let done = |ada: &Side, bob: &Side| {
+        [(ada, bob), (bob, ada)].iter().all(|(side, other)| {
+            side.sent.count() == args.messages
+                && side.sent.waiting() == 0
+                && other.received.count() as u64 >= args.messages
+        })
+    };
+    while !done(&ada, &bob) {
+        let (side, incoming) = tokio::select! {
+            incoming = next_of(ada.connection.as_mut()) => (&mut ada, incoming),
+            incoming = next_of(bob.connection.as_mut()) => (&mut bob, incoming),
+            () = tokio::time::sleep(stall) => break,
+        };
+        let Some(incoming) = incoming else {
+            side.lose_connection();
+            continue;
+        };
+        let acked = matches!(incoming, Incoming::Ack(..));
+        side.handle(incoming);
+        let next_due = acked && side.sent.waiting() == 0 && side.sent.count() < args.messages;
+        if next_due && side.send_message(text).await.is_err() {
+            side.lose_connection();
+        }
+    }
+    finish_pair(ada, bob).await
 }
