@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
+use axum::http::{HeaderValue, Uri};
+use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -101,6 +103,7 @@ pub async fn serve(
         let service = app
             .clone()
             .map_request(move |mut request: axum::http::Request<Incoming>| {
+                detach_from_read_buffer(&mut request);
                 request.extensions_mut().insert(ConnectInfo(peer));
                 if let Some(slot) = &slot {
                     request.extensions_mut().insert(Arc::clone(slot));
@@ -134,6 +137,24 @@ pub async fn serve(
     let _ = stop.send(true);
     // Every connection task holds a receiver: they are all done once none is left.
     stop.closed().await;
+}
+
+/// Gives the request's header values and URI their own storage. hyper parses them as slices of
+/// the connection's read buffer (8 KiB or more), and socketioxide keeps a socket's request parts
+/// for as long as the socket lives: every connected guest would otherwise pin that whole buffer
+/// for a few hundred bytes of headers.
+fn detach_from_read_buffer<B>(request: &mut axum::http::Request<B>) {
+    for value in request.headers_mut().values_mut() {
+        // `from_bytes` copies; a value hyper accepted is valid again.
+        if let Ok(mut owned) = HeaderValue::from_bytes(value.as_bytes()) {
+            owned.set_sensitive(value.is_sensitive());
+            *value = owned;
+        }
+    }
+    let uri = request.uri().to_string();
+    if let Ok(owned) = Uri::from_maybe_shared(Bytes::from(uri)) {
+        *request.uri_mut() = owned;
+    }
 }
 
 fn log_end(served: Result<(), hyper::Error>) {
@@ -232,5 +253,51 @@ mod tests {
             pending.counts().is_empty(),
             "closed connections leave nothing behind"
         );
+    }
+
+    #[test]
+    fn headers_and_uri_stop_pointing_into_the_read_buffer() {
+        // As hyper parses a request: values and the URI are slices of one connection buffer.
+        let buffer = Bytes::from(
+            b"/socket.io/?EIO=4&transport=websocket websocket secret-token"
+                .iter()
+                .copied()
+                .chain(std::iter::repeat_n(0, 8192))
+                .collect::<Vec<u8>>(),
+        );
+        let (Ok(uri), Ok(upgrade), Ok(mut token)) = (
+            Uri::from_maybe_shared(buffer.slice(0..37)),
+            HeaderValue::from_maybe_shared(buffer.slice(38..47)),
+            HeaderValue::from_maybe_shared(buffer.slice(48..60)),
+        ) else {
+            panic!("the fixture parses");
+        };
+        token.set_sensitive(true);
+        let mut request = axum::http::Request::builder()
+            .uri(uri)
+            .header("upgrade", upgrade)
+            .header("authorization", token)
+            .body(())
+            .unwrap_or_default();
+        let inside = |bytes: &[u8]| buffer.as_ptr_range().contains(&bytes.as_ptr());
+        assert!(
+            inside(request.headers()["upgrade"].as_bytes()),
+            "the fixture shares"
+        );
+
+        detach_from_read_buffer(&mut request);
+
+        assert_eq!(request.uri(), "/socket.io/?EIO=4&transport=websocket");
+        assert_eq!(request.headers()["upgrade"], "websocket");
+        let kept_token = &request.headers()["authorization"];
+        assert!(kept_token.is_sensitive(), "sensitivity is kept");
+        let path = request.uri().path_and_query().map(|p| p.as_str());
+        for bytes in [
+            request.headers()["upgrade"].as_bytes(),
+            kept_token.as_bytes(),
+            path.unwrap_or_default().as_bytes(),
+        ] {
+            assert!(!inside(bytes), "copied out of the buffer");
+        }
     }
 }

@@ -146,6 +146,7 @@ impl Settings {
             .max_payload(u64::try_from(max).unwrap_or(u64::MAX))
             .ws_max_message_size(max)
             .ws_max_frame_size(max)
+            .ws_read_buffer_size(WS_READ_BUFFER_BYTES)
             .with_parser(
                 ParserConfig::common()
                     .max_incoming_binary_buf_size(max)
@@ -153,6 +154,12 @@ impl Settings {
             )
     }
 }
+
+/// Bytes each WebSocket reads at a time, in a buffer every connected socket keeps filled
+/// (engineioxide's default is 4 KiB). A chat event is a few hundred bytes, so 1 KiB takes most
+/// in one read and saves 3 KiB per idle guest; a larger frame (a file) reserves its whole length
+/// and is read in 1 KiB steps.
+const WS_READ_BUFFER_BYTES: usize = 1024;
 
 /// Which Socket.IO adapter carries messages between nodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
