@@ -56,7 +56,12 @@ impl Node {
         let tokens =
             TokenService::new(&TokenService::random_secret()).map_err(|e| e.to_string())?;
         let queue = Arc::new(MemoryQueue::new(MatchConfig::default()));
-        let settings = Settings::default();
+        // A benchmark sends far more than a guest's budget of 100 events a minute; at the
+        // default, messages past it would be refused and never reach the partner.
+        let settings = Settings {
+            rate_limit_max: u32::MAX,
+            ..Settings::default()
+        };
         let (socket_layer, io) = settings.socket_io_builder().build_layer();
         let (duet, ()) = Duet::builder(tokens, Stores::memory(), queue)
             .settings(settings)
@@ -171,12 +176,19 @@ impl Client {
     }
 
     /// Reads frames until one starts with `prefix`, and returns it.
+    /// Fails after 5 s without it, so a benchmark whose message went nowhere stops instead of
+    /// waiting for ever.
     pub async fn wait_for(&mut self, prefix: &str) -> Result<String, Error> {
-        loop {
-            let frame = self.next_frame().await?;
-            if frame.starts_with(prefix) {
-                return Ok(frame);
+        let wait = async {
+            loop {
+                let frame = self.next_frame().await?;
+                if frame.starts_with(prefix) {
+                    return Ok(frame);
+                }
             }
-        }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), wait)
+            .await
+            .map_err(|_| format!("no {prefix}… frame within 5 s"))?
     }
 }
