@@ -108,7 +108,7 @@ pub(crate) async fn run(
 async fn exchange(mut ada: Side, mut bob: Side, args: &Relay, text: &str) -> (Tally, Vec<u64>) {
     let stall = Duration::from_secs(args.stall_seconds);
     for side in [&mut ada, &mut bob] {
-        if side.send_message(text).await.is_err() {
+        if args.messages > 0 && side.send_message(text).await.is_err() {
             side.lose_connection();
         }
     }
