@@ -2,6 +2,8 @@
 //!
 //! Stored as JSON (file data in base64) so that any node can replay it.
 
+use std::borrow::Cow;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
@@ -14,12 +16,13 @@ use crate::event::{ChatCleared, ChatEnded, OutgoingFile, OutgoingMessage};
 /// the recent ones a reconnecting client may ask for again.
 pub const HELD_MESSAGES: usize = 100;
 
-/// One thing held for an away guest.
+/// One thing held for an away guest. Borrows the message it is made from (encoding one is on
+/// the path of every relayed message); a decoded one owns its text.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
-pub(crate) enum Held {
+pub(crate) enum Held<'a> {
     /// A `chat:message` its partner sent meanwhile.
-    Message(HeldMessage),
+    Message(HeldMessage<'a>),
     /// Its partner cleared the chat (everything held before is gone).
     Cleared(ChatCleared),
     /// The chat ended while it was away.
@@ -29,35 +32,38 @@ pub(crate) enum Held {
 /// An [`OutgoingMessage`] in storage.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct HeldMessage {
-    id: String,
+pub(crate) struct HeldMessage<'a> {
+    id: Cow<'a, str>,
     room_id: RoomId,
     from: GuestId,
-    text: Option<String>,
+    text: Option<Cow<'a, str>>,
     /// Name, type and base64 data.
-    file: Option<(String, String, String)>,
-    client_id: Option<String>,
+    file: Option<(Cow<'a, str>, Cow<'a, str>, String)>,
+    client_id: Option<Cow<'a, str>>,
     sent_at: Timestamp,
 }
 
-impl From<&OutgoingMessage> for HeldMessage {
-    fn from(message: &OutgoingMessage) -> Self {
+impl<'a> From<&'a OutgoingMessage> for HeldMessage<'a> {
+    fn from(message: &'a OutgoingMessage) -> Self {
         Self {
-            id: message.id.clone(),
+            id: Cow::Borrowed(&message.id),
             room_id: message.room_id,
             from: message.from,
-            text: message.text.clone(),
-            file: message
-                .file
-                .as_ref()
-                .map(|f| (f.name.clone(), f.kind.clone(), STANDARD.encode(&f.data))),
-            client_id: message.client_id.clone(),
+            text: message.text.as_deref().map(Cow::Borrowed),
+            file: message.file.as_ref().map(|f| {
+                (
+                    Cow::Borrowed(f.name.as_str()),
+                    Cow::Borrowed(f.kind.as_str()),
+                    STANDARD.encode(&f.data),
+                )
+            }),
+            client_id: message.client_id.as_deref().map(Cow::Borrowed),
             sent_at: message.sent_at,
         }
     }
 }
 
-impl HeldMessage {
+impl HeldMessage<'_> {
     /// The message to send again; `None` when its file data is not base64 (not written by us).
     pub(crate) fn into_outgoing(self) -> Option<OutgoingMessage> {
         let file = match self.file {
@@ -65,33 +71,48 @@ impl HeldMessage {
             Some((name, kind, data)) => {
                 let data = Bytes::from(STANDARD.decode(data).ok()?);
                 Some(OutgoingFile {
-                    name,
-                    kind,
+                    name: name.into_owned(),
+                    kind: kind.into_owned(),
                     size: data.len(),
                     data,
                 })
             }
         };
         Some(OutgoingMessage {
-            id: self.id,
+            id: self.id.into_owned(),
             room_id: self.room_id,
             from: self.from,
-            text: self.text,
+            text: self.text.map(Cow::into_owned),
             file,
-            client_id: self.client_id,
+            client_id: self.client_id.map(Cow::into_owned),
             sent_at: self.sent_at,
             seq: None,
         })
     }
 }
 
-impl Held {
+/// Room for an entry's fixed part: its kind, three ids, the time and the field names.
+const ENTRY_OVERHEAD_BYTES: usize = 256;
+
+impl Held<'_> {
     pub(crate) fn encode(&self) -> Vec<u8> {
+        // Sized once for what it carries, rather than grown from empty a few bytes at a time.
+        let carried = match self {
+            Self::Message(message) => {
+                message.text.as_ref().map_or(0, |text| text.len())
+                    + message.file.as_ref().map_or(0, |(_, _, data)| data.len())
+            }
+            Self::Cleared(_) | Self::Ended(_) => 0,
+        };
+        let mut entry = Vec::with_capacity(ENTRY_OVERHEAD_BYTES + carried);
         // Serializing these plain structs to a Vec cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+        match serde_json::to_writer(&mut entry, self) {
+            Ok(()) => entry,
+            Err(_) => Vec::new(),
+        }
     }
 
-    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Held<'static>> {
         serde_json::from_slice(bytes).ok()
     }
 }
