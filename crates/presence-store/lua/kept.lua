@@ -20,12 +20,23 @@ local function forget_log(log, meta, total)
   redis.call('DEL', log, meta)
 end
 
+-- Holds what comes after the log's last entry, counted afresh against the limits.
+local function hold_from_last(meta, ttl_ms)
+  redis.call('HSET', meta, 'from', num(redis.call('HGET', meta, 'seq')), 'hcount', 0, 'hbytes', 0)
+  redis.call('PEXPIRE', meta, ttl_ms)
+end
+
 -- Starts holding (no-op when held already).
 local function hold_log(meta, ttl_ms)
-  if redis.call('HSETNX', meta, 'from', num(redis.call('HGET', meta, 'seq'))) == 1 then
-    redis.call('HSET', meta, 'hcount', 0, 'hbytes', 0)
-    redis.call('PEXPIRE', meta, ttl_ms)
+  if redis.call('HEXISTS', meta, 'from') == 0 then hold_from_last(meta, ttl_ms) end
+end
+
+-- Appends to `out` the stored entries of a log numbered after `from`, oldest first.
+local function entries_after(log, from, out)
+  for _, stored in ipairs(redis.call('LRANGE', log, 0, -1)) do
+    if entry_seq(stored) > from then out[#out + 1] = stored end
   end
+  return out
 end
 
 -- Keeps an entry in a log (see keep.lua); returns { 'live' | 'unkept' | 'held' | 'refused', seq }.

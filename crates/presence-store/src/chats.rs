@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use duet_core::{GuestId, RoomId, Timestamp};
 
 use crate::error::StoreError;
-use crate::kept::{KeepLimits, Kept, LastSeen, Return};
+use crate::kept::{KeepLimits, Kept, KeptEntry, LastSeen, Return};
 use crate::model::{LastChat, Pair};
 
 /// Chats in progress and what they need to survive a dropped connection: the pair of each
@@ -89,15 +89,22 @@ pub trait ChatStore: Send + Sync + Debug + 'static {
     /// chat, or entries such as the end of one).
     async fn hold_for_return(&self, guest: &GuestId) -> Result<bool, StoreError>;
 
-    /// The guest is back: its away mark and hold end, at once, and it gets its chat with what
-    /// it has to be sent: the entries after the last one it saw, when `seen` names its current
-    /// chat, else those held. Without a chat it gets every entry left (the end of its chat) and
-    /// its log goes.
+    /// The guest is back: its away mark ends, and it gets its chat with what it has to be
+    /// sent: the entries after the last one it saw, when `seen` names its current chat, else
+    /// those held. Without a chat it gets every entry left (the end of its chat) and its log
+    /// goes. With one, the hold goes on until [`release_hold`](Self::release_hold), so nothing
+    /// kept meanwhile is sent live ahead of these entries.
     async fn come_back(
         &self,
         guest: &GuestId,
         seen: Option<LastSeen>,
     ) -> Result<Return, StoreError>;
+
+    /// Called once what [`come_back`](Self::come_back) (or an earlier call of this) returned
+    /// was sent: the entries kept for the guest since, still held, to be sent next; or, when
+    /// there are none, the hold ends and the guest's entries go out live from now on, after
+    /// everything it was sent. Empty when nothing was held.
+    async fn release_hold(&self, guest: &GuestId) -> Result<Vec<KeptEntry>, StoreError>;
 
     /// Entry `seq`, kept as live, could not be sent (the guest's connection was closing): it and
     /// what follows are held, as if the guest had gone away just before it, so it is sent on the

@@ -6,7 +6,9 @@
 //! log is a ring of the most recent ones (a client that lost some in flight asks for what came
 //! after the last number it saw). From the moment its connection drops, or while it is taking
 //! over a new socket, entries are *held*: they wait for its return, and none of them is trimmed,
-//! so beyond the limits the sender is refused instead.
+//! so beyond the limits the sender is refused instead. The hold outlasts the return itself: it
+//! ends only when a release finds nothing new since the last hand-out, so what comes while the
+//! held entries are on their way is sent after them, never live ahead of them.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -98,9 +100,7 @@ impl Log {
     /// Holds what comes from now on (no-op when already held).
     pub(crate) fn hold(&mut self) {
         if self.held_from.is_none() {
-            self.held_from = Some(self.seq);
-            self.held_entries = 0;
-            self.held_bytes = 0;
+            self.hold_from_last();
         }
     }
 
@@ -177,15 +177,41 @@ impl Log {
         }
     }
 
-    /// Ends the hold and returns the entries after `after`, or, without it, those held.
+    /// The entries after `after`, or, without it, those held; the hold goes on, from the last
+    /// entry, until [`release_hold`](Self::release_hold) finds nothing new.
     pub(crate) fn replay(&mut self, after: Option<u64>) -> Vec<KeptEntry> {
         let from = after.or(self.held_from);
-        self.held_from = None;
-        self.held_entries = 0;
-        self.held_bytes = 0;
+        self.hold_from_last();
         let Some(from) = from else {
             return Vec::new();
         };
+        self.entries_after(from)
+    }
+
+    /// What was kept since the entries handed out last ([`replay`](Self::replay) or an earlier
+    /// call), still held; when there is nothing, the hold ends and what follows goes out live.
+    pub(crate) fn release_hold(&mut self) -> Vec<KeptEntry> {
+        let Some(from) = self.held_from else {
+            return Vec::new();
+        };
+        if self.seq <= from {
+            self.held_from = None;
+            self.held_entries = 0;
+            self.held_bytes = 0;
+            return Vec::new();
+        }
+        self.hold_from_last();
+        self.entries_after(from)
+    }
+
+    /// Holds what comes after the last entry, counting it afresh against the limits.
+    fn hold_from_last(&mut self) {
+        self.held_from = Some(self.seq);
+        self.held_entries = 0;
+        self.held_bytes = 0;
+    }
+
+    fn entries_after(&self, from: u64) -> Vec<KeptEntry> {
         self.entries
             .iter()
             .map(|(_, kept)| kept)
@@ -274,9 +300,32 @@ mod tests {
             Kept::Refused
         );
         assert_eq!(seqs(&log.replay(None)), [6, 7]);
+        assert_eq!(total, log.bytes());
+    }
+
+    #[test]
+    fn the_hold_lasts_until_a_release_finds_nothing_new() {
+        let mut total = 0;
+        let mut log = Log::default();
+        log.hold();
+        for _ in 0..3 {
+            log.keep(vec![1, 2, 3], &LIMITS, NOW, &mut total);
+        }
+        assert_eq!(seqs(&log.replay(None)), [1, 2, 3]);
+        // Kept while the replay was on its way: held, counted afresh against the limits, and
+        // handed out by the release rather than sent ahead of the replay.
         assert_eq!(
-            log.keep(vec![0; 3], &LIMITS, NOW, &mut total),
-            Kept::Live(8)
+            log.keep(vec![4, 5, 6], &LIMITS, NOW, &mut total),
+            Kept::Held(4)
+        );
+        assert_eq!(seqs(&log.release_hold()), [4]);
+        assert_eq!(log.keep(vec![7], &LIMITS, NOW, &mut total), Kept::Held(5));
+        assert_eq!(seqs(&log.release_hold()), [5]);
+        assert!(log.release_hold().is_empty(), "nothing new: the hold ends");
+        assert_eq!(log.keep(vec![8], &LIMITS, NOW, &mut total), Kept::Live(6));
+        assert!(
+            log.release_hold().is_empty(),
+            "no hold: nothing to hand out"
         );
         assert_eq!(total, log.bytes());
     }

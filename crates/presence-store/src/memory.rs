@@ -10,7 +10,7 @@ use duet_core::{Clock, GuestId, NodeId, RoomId, SessionId, SystemClock, Timestam
 
 use crate::chats::ChatStore;
 use crate::error::StoreError;
-use crate::kept::{KeepLimits, Kept, LastSeen, Log, Return};
+use crate::kept::{KeepLimits, Kept, KeptEntry, LastSeen, Log, Return};
 use crate::model::{
     BackendKind, Connection, DeadNode, ExpiredSession, LastChat, Pair, PresenceCounts,
 };
@@ -631,6 +631,15 @@ impl ChatStore for MemoryStore {
             was_away,
             entries,
         })
+    }
+
+    async fn release_hold(&self, guest: &GuestId) -> Result<Vec<KeptEntry>, StoreError> {
+        Ok(self
+            .state()?
+            .logs
+            .get_mut(guest)
+            .map(Log::release_hold)
+            .unwrap_or_default())
     }
 
     async fn hold_since(&self, guest: &GuestId, seq: u64) -> Result<(), StoreError> {

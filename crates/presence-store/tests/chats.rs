@@ -176,17 +176,28 @@ async fn a_log_numbers_what_is_sent_and_replays_what_was_missed(f: Fixture) {
     let back = ok!(f.chats.come_back(&b, None));
     assert!(back.was_away);
     assert_eq!(seqs(&back.entries), [6, 7, 8]);
-    assert_eq!(ok!(f.chats.keep(&b, vec![9], &LIMITS)), Kept::Live(9));
+    // Kept while those are on their way: held, and handed out by the release, never sent live
+    // ahead of them; once a release finds nothing new, entries go live again.
+    assert_eq!(ok!(f.chats.keep(&b, vec![9], &LIMITS)), Kept::Held(9));
+    let released = ok!(f.chats.release_hold(&b));
+    assert_eq!(
+        (seqs(&released), &released[0].entry[..]),
+        (vec![9], &[9][..])
+    );
+    assert!(ok!(f.chats.release_hold(&b)).is_empty());
+    assert_eq!(ok!(f.chats.keep(&b, vec![10], &LIMITS)), Kept::Live(10));
+    assert!(ok!(f.chats.release_hold(&b)).is_empty(), "no hold");
 
     // An entry that could not be sent starts the hold, for a client that names nothing.
-    assert_eq!(ok!(f.chats.keep(&b, vec![10], &LIMITS)), Kept::Live(10));
-    ok!(f.chats.hold_since(&b, 10));
-    assert_eq!(ok!(f.chats.keep(&b, vec![11], &LIMITS)), Kept::Held(11));
-    assert_eq!(seqs(&ok!(f.chats.come_back(&b, None)).entries), [10, 11]);
+    assert_eq!(ok!(f.chats.keep(&b, vec![11], &LIMITS)), Kept::Live(11));
+    ok!(f.chats.hold_since(&b, 11));
+    assert_eq!(ok!(f.chats.keep(&b, vec![12], &LIMITS)), Kept::Held(12));
+    assert_eq!(seqs(&ok!(f.chats.come_back(&b, None)).entries), [11, 12]);
 
-    // A new socket taking over holds as well; a marker replaces what was kept.
+    // A new socket taking over holds as well (here still held since the last return); a marker
+    // replaces what was kept.
     assert!(ok!(f.chats.hold_for_return(&b)));
-    assert_eq!(ok!(f.chats.keep(&b, vec![0; 40], &LIMITS)), Kept::Held(12));
+    assert_eq!(ok!(f.chats.keep(&b, vec![0; 40], &LIMITS)), Kept::Held(13));
     assert_eq!(
         ok!(f.chats.keep(&b, vec![0; 40], &LIMITS)),
         Kept::Refused,
@@ -194,10 +205,10 @@ async fn a_log_numbers_what_is_sent_and_replays_what_was_missed(f: Fixture) {
     );
     assert_eq!(
         ok!(f.chats.keep_marker(&b, b"cleared".to_vec())),
-        Kept::Held(13)
+        Kept::Held(14)
     );
     let back = ok!(f.chats.come_back(&b, seen(&pair, 7)));
-    assert_eq!(seqs(&back.entries), [13]);
+    assert_eq!(seqs(&back.entries), [14]);
     assert_eq!(back.entries[0].entry, b"cleared");
 
     // The end of the chat drops the logs; a marker kept after it is all a returning guest gets.
@@ -305,6 +316,7 @@ async fn the_store_wide_byte_limit_holds_across_guests(f: Fixture) {
     );
     // A connected guest's entries still go out, numbered, without being kept.
     ok!(f.chats.come_back(&guests[1], None));
+    assert!(ok!(f.chats.release_hold(&guests[1])).is_empty());
     assert_eq!(
         ok!(f.chats.keep(&guests[1], vec![0; 100], &limits)),
         Kept::Unkept(2)
@@ -313,6 +325,7 @@ async fn the_store_wide_byte_limit_holds_across_guests(f: Fixture) {
         ok!(f.chats.come_back(&guests[1], seen(&pairs[1], 1))).entries,
         []
     );
+    assert!(ok!(f.chats.release_hold(&guests[1])).is_empty());
     // Room comes back when a log goes.
     ok!(f.chats.forget_kept(&guests[0]));
     assert_eq!(

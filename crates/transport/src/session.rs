@@ -8,7 +8,7 @@ use std::sync::{Arc, Weak};
 
 use duet_auth::{AuthError, Authenticated, Session, extract_token};
 use duet_core::{ErrorCode, GuestId, NodeId, RoomId, Timestamp};
-use duet_presence_store::{Connection, DeadNode, LastSeen};
+use duet_presence_store::{Connection, DeadNode, KeptEntry, LastSeen};
 use serde_json::Value as Json;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
@@ -31,6 +31,11 @@ use crate::serve::ConnectionSlot;
 
 /// What a refused-for-backlog event is told to wait.
 const BACKLOG_RETRY_MS: u64 = 1000;
+
+/// How often ending the hold of a resume is tried again before the socket is given up, and
+/// the first wait (doubling each time): about three quarters of a second in all.
+const RELEASE_RETRIES: u32 = 4;
+const RELEASE_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Who a socket belongs to, set by the handshake, with the socket's inbox.
 pub(crate) struct SocketContext<A: Adapter> {
@@ -411,7 +416,8 @@ impl<A: Adapter> Duet<A> {
     }
 
     /// A guest in a chat gets `user:matched` again (`resumed`), then, in order, what it has to
-    /// be sent: what came after the last entry it saw, or what was held for it.
+    /// be sent: what came after the last entry it saw, or what was held for it, and then what
+    /// was kept for it while those were on their way, until the hold ends.
     async fn resume(
         &self,
         socket: &SocketRef<A>,
@@ -426,19 +432,11 @@ impl<A: Adapter> Duet<A> {
             let ice = self.ice_servers_until(&me, context.session.expires_at());
             emit_here(socket, &Matched::new(pair, &me, ice, true));
         }
-        for kept in back.entries {
-            let seq = Some(kept.seq);
-            match Held::decode(&kept.entry) {
-                Some(Held::Message(message)) => match message.into_outgoing() {
-                    Some(message) => emit_here(socket, &OutgoingMessage { seq, ..message }),
-                    None => tracing::warn!("unreadable kept message dropped"),
-                },
-                Some(Held::Cleared(cleared)) => {
-                    emit_here(socket, &ChatCleared { seq, ..cleared });
-                }
-                Some(Held::Ended(ended)) => emit_here(socket, &ended),
-                None => tracing::warn!("unreadable kept entry dropped"),
-            }
+        emit_kept(socket, back.entries);
+        if back.pair.is_some() {
+            // The socket is in its guest's room already, but what its partner sends is still
+            // held: live, it could overtake the entries just sent, published from another node.
+            self.release_hold(socket, &me).await?;
         }
         if let (Some(pair), true) = (&back.pair, back.was_away && !replaced_live)
             && let Some(partner) = pair.partner_of(&me)
@@ -449,6 +447,30 @@ impl<A: Adapter> Duet<A> {
             self.emit_to(&partner, &back, false).await;
         }
         Ok(())
+    }
+
+    /// Sends what was kept for `me` since its return, until a release finds nothing new and
+    /// the hold ends. A store that keeps failing leaves the hold on and ends the socket: what
+    /// its partner sends stays held for the next return instead of waiting behind a chat that
+    /// no longer flows.
+    async fn release_hold(&self, socket: &SocketRef<A>, me: &GuestId) -> Result<(), Failure> {
+        let mut failures = 0;
+        loop {
+            match self.stores.chats.release_hold(me).await {
+                Ok(entries) if entries.is_empty() => return Ok(()),
+                Ok(entries) => emit_kept(socket, entries),
+                Err(error) if failures < RELEASE_RETRIES => {
+                    tracing::warn!(%error, guest_id = %me, "cannot end the hold of a resume yet; retrying");
+                    tokio::time::sleep(RELEASE_BACKOFF * 2u32.pow(failures)).await;
+                    failures += 1;
+                }
+                Err(error) => {
+                    // Its disconnection is queued behind this.
+                    let _ = socket.clone().disconnect();
+                    return Err(error.into());
+                }
+            }
+        }
     }
 
     /// The socket is gone. Runs after every event it sent; the node counts it out at the end,
@@ -587,6 +609,23 @@ fn parse_last_seen(auth: &Json) -> Option<LastSeen> {
         room_id: seen.get("roomId")?.as_str()?.parse().ok()?,
         seq: seen.get("seq")?.as_u64()?,
     })
+}
+
+/// Emits kept entries on this very socket, in order, each with its number; an unreadable one
+/// (written by another version) is logged and skipped.
+fn emit_kept<A: Adapter>(socket: &SocketRef<A>, entries: Vec<KeptEntry>) {
+    for kept in entries {
+        let seq = Some(kept.seq);
+        match Held::decode(&kept.entry) {
+            Some(Held::Message(message)) => match message.into_outgoing() {
+                Some(message) => emit_here(socket, &OutgoingMessage { seq, ..message }),
+                None => tracing::warn!("unreadable kept message dropped"),
+            },
+            Some(Held::Cleared(cleared)) => emit_here(socket, &ChatCleared { seq, ..cleared }),
+            Some(Held::Ended(ended)) => emit_here(socket, &ended),
+            None => tracing::warn!("unreadable kept entry dropped"),
+        }
+    }
 }
 
 /// Emits `event` on this very socket.

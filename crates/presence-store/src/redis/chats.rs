@@ -6,7 +6,7 @@ use fred::prelude::{KeysInterface, SortedSetsInterface, Value};
 
 use super::scripts::{
     ChatOf, ComeBack, CreatePair, EndPair, ForgetKept, HoldForReturn, HoldSince, Keep, KeepInChat,
-    KeepMarker, SetAway, TakeOverdueAway,
+    KeepMarker, ReleaseHold, SetAway, TakeOverdueAway,
 };
 use super::{RedisStore, backend, parse};
 use crate::chats::ChatStore;
@@ -209,6 +209,7 @@ impl ChatStore for RedisStore {
             .call(ComeBack {
                 guest: *guest,
                 seen,
+                ttl: self.config.pair_ttl,
             })
             .await?;
         let mut reply = reply.into_iter();
@@ -225,14 +226,20 @@ impl ChatStore for RedisStore {
             "" => None,
             json => Some(serde_json::from_str(json)?),
         };
-        let entries = reply
-            .map(|value| value.as_bytes().and_then(parse_entry).ok_or_else(corrupt))
-            .collect::<Result<_, _>>()?;
         Ok(Return {
             pair,
             was_away: was_away == "1",
-            entries,
+            entries: parse_entries(reply, "come_back reply")?,
         })
+    }
+
+    async fn release_hold(&self, guest: &GuestId) -> Result<Vec<KeptEntry>, StoreError> {
+        let call = ReleaseHold {
+            guest: *guest,
+            ttl: self.config.pair_ttl,
+        };
+        let reply: Vec<Value> = self.call(call).await?;
+        parse_entries(reply, "release_hold reply")
     }
 
     async fn hold_since(&self, guest: &GuestId, seq: u64) -> Result<(), StoreError> {
@@ -269,6 +276,22 @@ fn parse_kept(reply: Vec<Value>) -> Result<Kept, StoreError> {
         Some("refused") => Ok(Kept::Refused),
         _ => Err(corrupt()),
     }
+}
+
+/// Stored entries, each `<seq>|<kept at>|<entry>`; `what` names the reply in the error.
+fn parse_entries(
+    stored: impl IntoIterator<Item = Value>,
+    what: &str,
+) -> Result<Vec<KeptEntry>, StoreError> {
+    stored
+        .into_iter()
+        .map(|value| {
+            value
+                .as_bytes()
+                .and_then(parse_entry)
+                .ok_or_else(|| StoreError::Corrupt(what.to_owned()))
+        })
+        .collect()
 }
 
 /// A stored `<seq>|<kept at>|<entry>`.

@@ -56,6 +56,7 @@ scripts! {
     keep_marker => "kept.lua" "keep_marker.lua",
     hold_for_return => "kept.lua" "hold_for_return.lua",
     come_back => "kept.lua" "come_back.lua",
+    release_hold => "kept.lua" "release_hold.lua",
     forget_kept => "kept.lua" "forget_kept.lua",
     hold_since => "kept.lua" "hold_since.lua",
     set_away => "kept.lua" "set_away.lua",
@@ -345,6 +346,7 @@ call!(HoldForReturn => hold_for_return,
 pub(super) struct ComeBack {
     pub(super) guest: GuestId,
     pub(super) seen: Option<LastSeen>,
+    pub(super) ttl: Duration,
 }
 
 call!(ComeBack => come_back, |c, keys| [
@@ -354,7 +356,15 @@ call!(ComeBack => come_back, |c, keys| [
     text(c.guest),
     text(c.seen.map(|seen| seen.room_id.to_string()).unwrap_or_default()),
     text(c.seen.map(|seen| seen.seq.to_string()).unwrap_or_default()),
+    millis(c.ttl),
 ]);
+
+pub(super) struct ReleaseHold {
+    pub(super) guest: GuestId,
+    pub(super) ttl: Duration,
+}
+call!(ReleaseHold => release_hold, |c, keys| [keys.log(&c.guest), keys.log_meta(&c.guest)],
+    [millis(c.ttl)]);
 
 pub(super) struct HoldSince {
     pub(super) guest: GuestId,
