@@ -193,11 +193,12 @@ async fn a_log_numbers_what_is_sent_and_replays_what_was_missed(f: Fixture) {
     ok!(f.chats.hold_since(&b, 11));
     assert_eq!(ok!(f.chats.keep(&b, vec![12], &LIMITS)), Kept::Held(12));
     assert_eq!(seqs(&ok!(f.chats.come_back(&b, None)).entries), [11, 12]);
+    assert!(ok!(f.chats.release_hold(&b)).is_empty());
+    assert_eq!(ok!(f.chats.keep(&b, vec![0; 40], &LIMITS)), Kept::Live(13));
 
-    // A new socket taking over holds as well (here still held since the last return); a marker
-    // replaces what was kept.
+    // A new socket taking over holds as well; a marker replaces what was kept.
     assert!(ok!(f.chats.hold_for_return(&b)));
-    assert_eq!(ok!(f.chats.keep(&b, vec![0; 40], &LIMITS)), Kept::Held(13));
+    assert_eq!(ok!(f.chats.keep(&b, vec![0; 40], &LIMITS)), Kept::Held(14));
     assert_eq!(
         ok!(f.chats.keep(&b, vec![0; 40], &LIMITS)),
         Kept::Refused,
@@ -205,10 +206,10 @@ async fn a_log_numbers_what_is_sent_and_replays_what_was_missed(f: Fixture) {
     );
     assert_eq!(
         ok!(f.chats.keep_marker(&b, b"cleared".to_vec())),
-        Kept::Held(14)
+        Kept::Held(15)
     );
     let back = ok!(f.chats.come_back(&b, seen(&pair, 7)));
-    assert_eq!(seqs(&back.entries), [14]);
+    assert_eq!(seqs(&back.entries), [15]);
     assert_eq!(back.entries[0].entry, b"cleared");
 
     // The end of the chat drops the logs; a marker kept after it is all a returning guest gets.
