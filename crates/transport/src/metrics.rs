@@ -3,7 +3,10 @@
 
 use std::sync::OnceLock;
 
+use metrics::Counter;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::event::EventName;
 
 /// Guest sessions created (`POST /api/guest/session` answered 201).
 pub const SESSIONS_CREATED: &str = "duet_guest_sessions_created_total";
@@ -86,10 +89,39 @@ pub const EMITS_FAILED: &str = "duet_emits_failed_total";
 /// The `event` label of events whose name Duet does not know.
 pub const UNKNOWN_EVENT: &str = "unknown";
 
-/// Counts one answered client event in [`EVENTS`]: `result` is `ok` or the error code.
-pub(crate) fn event_answered(event: &'static str, error: Option<duet_core::ErrorCode>) {
-    let result = error.map_or("ok", duet_core::ErrorCode::as_str);
-    metrics::counter!(EVENTS, "event" => event, "result" => result).increment(1);
+/// Counts one refused client event in [`EVENTS`], its `result` the error code. Events
+/// answered `ok` are counted through [`EventCounters`].
+pub(crate) fn event_refused(event: &'static str, code: duet_core::ErrorCode) {
+    metrics::counter!(EVENTS, "event" => event, "result" => code.as_str()).increment(1);
+}
+
+/// Handles of the labelled counters that every relayed event records: [`EVENTS`] with
+/// `result="ok"` and [`RELAYED_BYTES`], one per event name, each taken on its first use.
+///
+/// The `metrics` macros find a labelled counter by hashing its name and labels on every call:
+/// callgrind put that at about 1.3 K instructions, twice per relayed message (~5 % of it). A
+/// handle is bound to the recorder installed when it is taken; [`prometheus_handle`] installs
+/// Duet's while the node is built, before any event can arrive.
+#[derive(Debug, Default)]
+pub(crate) struct EventCounters {
+    answered_ok: [OnceLock<Counter>; EventName::COUNT],
+    relayed_bytes: [OnceLock<Counter>; EventName::COUNT],
+}
+
+impl EventCounters {
+    /// Counts `event` answered `ok`.
+    pub(crate) fn answered_ok(&self, event: EventName) {
+        self.answered_ok[event.index()]
+            .get_or_init(|| metrics::counter!(EVENTS, "event" => event.as_str(), "result" => "ok"))
+            .increment(1);
+    }
+
+    /// Counts `bytes` relayed to a partner by `event`.
+    pub(crate) fn relayed(&self, event: EventName, bytes: usize) {
+        self.relayed_bytes[event.index()]
+            .get_or_init(|| metrics::counter!(RELAYED_BYTES, "event" => event.as_str()))
+            .increment(bytes as u64);
+    }
 }
 /// `chat:message` / `chat:cleared` sent without a `seq`: the store could not number them (a
 /// pair on this node while the store is unreachable), so they cannot be replayed.

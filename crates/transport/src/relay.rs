@@ -9,7 +9,7 @@ use duet_signaling::{IceServer, Signal};
 use socketioxide::adapter::Adapter;
 
 use crate::event::{
-    Ack, ChatCleared, ChatMessage, OutgoingFile, OutgoingMessage, ServerEvent, Typing,
+    Ack, ChatCleared, ChatMessage, EventName, OutgoingFile, OutgoingMessage, ServerEvent, Typing,
 };
 use crate::held::{Held, HeldMessage};
 use crate::metrics as names;
@@ -179,8 +179,7 @@ impl<A: Adapter> Duet<A> {
             + outgoing.file.as_ref().map_or(0, |f| f.size);
         match (self.try_emit_to(&partner, &outgoing, local).await, kept) {
             (Ok(()), _) => {
-                metrics::counter!(names::RELAYED_BYTES, "event" => "chat:message")
-                    .increment(bytes as u64);
+                self.counters.relayed(EventName::Message, bytes);
             }
             // The partner's connection is going, and the message is kept: held from here on, it
             // reaches the partner on its return, as a message sent while it was away does.
@@ -289,8 +288,7 @@ impl<A: Adapter> Duet<A> {
                 Signal::Hangup => 0,
             };
             self.deliver(&chat, &relayed).await?;
-            metrics::counter!(names::RELAYED_BYTES, "event" => signal.kind().event())
-                .increment(bytes as u64);
+            self.counters.relayed(signal.kind().into(), bytes);
         }
         Ok(Ack::Done)
     }

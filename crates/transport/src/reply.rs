@@ -12,6 +12,7 @@ use socketioxide::handler::{FromMessageParts, Value as PacketValue};
 use socketioxide::socket::Socket;
 
 use crate::event::{Ack, AppError, EventName, ServerEvent};
+use crate::metrics::EventCounters;
 
 /// A refused event: a protocol code, a sentence, and for `RATE_LIMITED` the wait.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,11 +163,16 @@ impl<A: Adapter> Reply<A> {
         self.ack.is_some()
     }
 
-    /// Answers `event` with `result`, counting the result.
-    pub(crate) fn send(self, event: EventName, result: Result<Ack, EventError>) {
+    /// Answers `event` with `result`, counting the result (in `counters` when it is `ok`).
+    pub(crate) fn send(
+        self,
+        counters: &EventCounters,
+        event: EventName,
+        result: Result<Ack, EventError>,
+    ) {
         match result {
             Ok(ack) => {
-                crate::metrics::event_answered(event.as_str(), None);
+                counters.answered_ok(event);
                 if let Some(sender) = self.ack
                     && let Err(error) = sender.send(&ack)
                 {
@@ -179,7 +185,7 @@ impl<A: Adapter> Reply<A> {
 
     /// `{"ok": false, "error": {...}}` as the ack, or `app:error` `{..., "event"}` without one.
     pub(crate) fn refuse(self, event: &'static str, error: &EventError) {
-        crate::metrics::event_answered(event, Some(error.code));
+        crate::metrics::event_refused(event, error.code);
         match self.ack {
             Some(sender) => {
                 if let Err(send_error) = sender.send(&Refused(error)) {

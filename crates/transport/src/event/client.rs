@@ -79,6 +79,25 @@ impl EventName {
     pub(crate) fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|event| event.as_str() == name)
     }
+
+    /// How many events there are: the length of a table indexed by [`EventName::index`].
+    pub(crate) const COUNT: usize = Self::ALL.len();
+
+    /// The event's place in [`EventName::ALL`], below [`EventName::COUNT`].
+    pub(crate) const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl From<SignalKind> for EventName {
+    fn from(kind: SignalKind) -> Self {
+        match kind {
+            SignalKind::Offer => Self::Offer,
+            SignalKind::Answer => Self::Answer,
+            SignalKind::IceCandidate => Self::IceCandidate,
+            SignalKind::Hangup => Self::Hangup,
+        }
+    }
 }
 
 /// A client event, checked for shape and size; what it does depends only on the node's state.
@@ -359,8 +378,10 @@ mod tests {
 
     #[test]
     fn every_event_name_round_trips() {
-        for name in EventName::ALL {
+        for (index, name) in EventName::ALL.into_iter().enumerate() {
             assert_eq!(EventName::from_name(name.as_str()), Some(name));
+            // Tables indexed by event (the metrics handles) rely on this.
+            assert_eq!(name.index(), index);
         }
         assert_eq!(EventName::from_name("chat:nope"), None);
     }

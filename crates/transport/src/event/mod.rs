@@ -33,13 +33,13 @@ impl<A: Adapter> Duet<A> {
     ) {
         let event = match ClientEvent::decode(name, payload, self.settings.max_file_bytes) {
             Ok(event) => event,
-            Err(refused) => return reply.send(name, Err(refused)),
+            Err(refused) => return reply.send(&self.counters, name, Err(refused)),
         };
         let result = match event {
             ClientEvent::Match(interests) => match self.user_match(context, interests).await {
                 Ok(pairing) => {
                     // The ack comes first, so `user:matched` never overtakes it.
-                    reply.send(name, Ok(Ack::Waiting));
+                    reply.send(&self.counters, name, Ok(Ack::Waiting));
                     if let Some(pairing) = pairing {
                         self.announce(pairing).await;
                     }
@@ -64,6 +64,6 @@ impl<A: Adapter> Duet<A> {
             }
         };
         let answer = result.map_err(|failure| failure.into_answer(name.as_str(), &context.guest));
-        reply.send(name, answer);
+        reply.send(&self.counters, name, answer);
     }
 }
