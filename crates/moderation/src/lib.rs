@@ -102,13 +102,15 @@ pub fn derive_key(secret: &[u8], purpose: &str) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-/// Lower-case hex of `bytes`.
+/// The digits of lower-case hex.
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Lower-case hex of `bytes` (two digits each, by table: tags are made on every connection).
 fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(HEX_DIGITS[usize::from(byte & 0x0f)]));
+    }
+    out
 }
