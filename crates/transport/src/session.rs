@@ -32,10 +32,10 @@ use crate::serve::ConnectionSlot;
 /// What a refused-for-backlog event is told to wait.
 const BACKLOG_RETRY_MS: u64 = 1000;
 
-/// How often ending the hold of a resume is tried again before the socket is given up, and
-/// the first wait (doubling each time): about three quarters of a second in all.
-const RELEASE_RETRIES: u32 = 4;
+/// How long ending the hold of a resume waits after a store failure before it tries again:
+/// the first wait, doubling after each failure up to the longest.
 const RELEASE_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
+const RELEASE_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Who a socket belongs to, set by the handshake, with the socket's inbox.
 pub(crate) struct SocketContext<A: Adapter> {
@@ -450,25 +450,24 @@ impl<A: Adapter> Duet<A> {
     }
 
     /// Sends what was kept for `me` since its return, until a release finds nothing new and
-    /// the hold ends. A store that keeps failing leaves the hold on and ends the socket: what
-    /// its partner sends stays held for the next return instead of waiting behind a chat that
-    /// no longer flows.
+    /// the hold ends. While the store fails, it tries again, waiting longer each time, for as
+    /// long as the socket is connected: what the partner sends meanwhile stays held (or is
+    /// refused when the store cannot keep it either), and goes out in order once the store is
+    /// back. The socket is not disconnected for it: a stock client disconnected by the server
+    /// does not reconnect by itself. A socket that goes meanwhile leaves the hold on for its
+    /// guest's next return.
     async fn release_hold(&self, socket: &SocketRef<A>, me: &GuestId) -> Result<(), Failure> {
-        let mut failures = 0;
+        let mut wait = RELEASE_BACKOFF;
         loop {
             match self.stores.chats.release_hold(me).await {
                 Ok(entries) if entries.is_empty() => return Ok(()),
                 Ok(entries) => emit_kept(socket, entries),
-                Err(error) if failures < RELEASE_RETRIES => {
-                    tracing::warn!(%error, guest_id = %me, "cannot end the hold of a resume yet; retrying");
-                    tokio::time::sleep(RELEASE_BACKOFF * 2u32.pow(failures)).await;
-                    failures += 1;
+                Err(error) if socket.connected() => {
+                    tracing::warn!(%error, guest_id = %me, retry_in = ?wait, "cannot end the hold of a resume yet");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(RELEASE_BACKOFF_MAX);
                 }
-                Err(error) => {
-                    // Its disconnection is queued behind this.
-                    let _ = socket.clone().disconnect();
-                    return Err(error.into());
-                }
+                Err(error) => return Err(error.into()),
             }
         }
     }

@@ -4,11 +4,16 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use duet_auth::{Clock, Session, SystemClock, TokenService, Username};
+use duet_core::{GuestId, RoomId, Timestamp};
 use duet_matchmaker::{MatchConfig, MemoryQueue};
-use duet_presence_store::{SessionStore, Stores};
+use duet_presence_store::{
+    ChatStore, KeepLimits, Kept, KeptEntry, LastChat, LastSeen, Pair, Return, SessionStore,
+    StoreError, Stores,
+};
 use duet_transport::{Duet, NodeTasks, Settings};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -25,10 +30,13 @@ struct Node {
 }
 
 async fn start(settings: Settings) -> Node {
+    start_on(settings, Stores::memory()).await
+}
+
+async fn start_on(settings: Settings, stores: Stores) -> Node {
     let queue = Arc::new(MemoryQueue::new(MatchConfig::default()));
     let tokens = TokenService::new(b"socket-test-secret-socket-test-secret!")
         .unwrap_or_else(|e| panic!("{e}"));
-    let stores = Stores::memory();
     let sessions = Arc::clone(&stores.sessions);
     let (layer, io) = settings.socket_io_builder().build_layer();
     let (duet, ()) = Duet::builder(tokens.clone(), stores, queue)
@@ -418,4 +426,218 @@ async fn websocket_messages_are_bounded_by_the_configured_file_limit() {
         ended,
         "a message over {bound} bytes must close the connection"
     );
+}
+
+/// A chat store that loses its backend for the first `failures` calls of `release_hold`: the
+/// store gone between a guest's return and the end of its hold. Everything else is the memory
+/// store's.
+#[derive(Debug)]
+struct FailingRelease {
+    inner: Arc<dyn ChatStore>,
+    failures_left: AtomicU32,
+    release_calls: AtomicU32,
+}
+
+impl FailingRelease {
+    /// Memory stores whose chat store fails `failures` releases, and that store.
+    fn stores(failures: u32) -> (Stores, Arc<Self>) {
+        let memory = Stores::memory();
+        let failing = Arc::new(Self {
+            inner: Arc::clone(&memory.chats),
+            failures_left: AtomicU32::new(failures),
+            release_calls: AtomicU32::new(0),
+        });
+        let stores = Stores {
+            chats: Arc::clone(&failing) as Arc<dyn ChatStore>,
+            ..memory
+        };
+        (stores, failing)
+    }
+}
+
+#[async_trait::async_trait]
+impl ChatStore for FailingRelease {
+    async fn release_hold(&self, guest: &GuestId) -> Result<Vec<KeptEntry>, StoreError> {
+        self.release_calls.fetch_add(1, Ordering::SeqCst);
+        let failing = self
+            .failures_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok();
+        if failing {
+            return Err(StoreError::Backend(
+                "injected: the store is unreachable".into(),
+            ));
+        }
+        self.inner.release_hold(guest).await
+    }
+
+    async fn create_pair(&self, pair: &Pair) -> Result<bool, StoreError> {
+        self.inner.create_pair(pair).await
+    }
+    async fn pair_of(&self, guest: &GuestId) -> Result<Option<Pair>, StoreError> {
+        self.inner.pair_of(guest).await
+    }
+    async fn chat_of(&self, guest: &GuestId) -> Result<Option<(Pair, bool)>, StoreError> {
+        self.inner.chat_of(guest).await
+    }
+    async fn end_pair(&self, room: &RoomId) -> Result<Option<Pair>, StoreError> {
+        self.inner.end_pair(room).await
+    }
+    async fn last_chat(&self, guest: &GuestId) -> Result<Option<LastChat>, StoreError> {
+        self.inner.last_chat(guest).await
+    }
+    async fn set_away(&self, guest: &GuestId, until: Timestamp) -> Result<(), StoreError> {
+        self.inner.set_away(guest, until).await
+    }
+    async fn away_until(&self, guest: &GuestId) -> Result<Option<Timestamp>, StoreError> {
+        self.inner.away_until(guest).await
+    }
+    async fn clear_away(&self, guest: &GuestId) -> Result<bool, StoreError> {
+        self.inner.clear_away(guest).await
+    }
+    async fn take_overdue_away(&self, limit: usize) -> Result<Vec<GuestId>, StoreError> {
+        self.inner.take_overdue_away(limit).await
+    }
+    async fn keep(
+        &self,
+        guest: &GuestId,
+        entry: Vec<u8>,
+        limits: &KeepLimits,
+    ) -> Result<Kept, StoreError> {
+        self.inner.keep(guest, entry, limits).await
+    }
+    async fn keep_in_chat(
+        &self,
+        sender: &GuestId,
+        room: &RoomId,
+        recipient: &GuestId,
+        entry: Vec<u8>,
+        limits: &KeepLimits,
+    ) -> Result<Option<Kept>, StoreError> {
+        self.inner
+            .keep_in_chat(sender, room, recipient, entry, limits)
+            .await
+    }
+    async fn keep_marker(&self, guest: &GuestId, marker: Vec<u8>) -> Result<Kept, StoreError> {
+        self.inner.keep_marker(guest, marker).await
+    }
+    async fn hold_for_return(&self, guest: &GuestId) -> Result<bool, StoreError> {
+        self.inner.hold_for_return(guest).await
+    }
+    async fn come_back(
+        &self,
+        guest: &GuestId,
+        seen: Option<LastSeen>,
+    ) -> Result<Return, StoreError> {
+        self.inner.come_back(guest, seen).await
+    }
+    async fn hold_since(&self, guest: &GuestId, seq: u64) -> Result<(), StoreError> {
+        self.inner.hold_since(guest, seq).await
+    }
+    async fn forget_kept(&self, guest: &GuestId) -> Result<(), StoreError> {
+        self.inner.forget_kept(guest).await
+    }
+    async fn count_chats(&self) -> Result<u64, StoreError> {
+        self.inner.count_chats().await
+    }
+}
+
+/// Ada and Bob paired on `node`; Bob then drops, and Ada sends `held` while he is away.
+/// Returns their clients (Bob's gone), Bob's token, the room and the last seq Bob saw.
+async fn bob_away_with_messages_held(node: &Node, held: &[&str]) -> (Client, String, Value, u64) {
+    let (ada_token, _) = node.guest("Ada").await;
+    let (bob_token, _) = node.guest("Bob").await;
+    let (mut a, _) = Client::open(node, json!({"token": ada_token})).await;
+    let (mut b, _) = Client::open(node, json!({"token": bob_token})).await;
+    a.ask("user:match", json!({"interests": ["resume"]})).await;
+    b.ask("user:match", json!({"interests": ["resume"]})).await;
+    let room = a.event("user:matched").await["roomId"].clone();
+    b.event("user:matched").await;
+    a.ask("chat:message", json!({"text": "live"})).await;
+    let seen = b.event("chat:message").await["seq"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("a live message has a seq"));
+    drop(b);
+    a.event("chat:partner:away").await;
+    for text in held {
+        assert_eq!(
+            a.ask("chat:message", json!({"text": text})).await["ok"],
+            json!(true)
+        );
+    }
+    (a, bob_token, room, seen)
+}
+
+#[tokio::test]
+async fn a_resume_retries_a_failing_release_and_keeps_its_socket() {
+    let (stores, store) = FailingRelease::stores(2);
+    let node = start_on(Settings::default(), stores).await;
+    let (mut a, bob_token, room, seen) = bob_away_with_messages_held(&node, &["one", "two"]).await;
+    let auth = json!({"token": bob_token, "lastSeen": {"roomId": room, "seq": seen}});
+    let (mut b, connected) = Client::open(&node, auth).await;
+    assert_eq!(connected, Ok(()));
+    assert_eq!(b.event("user:matched").await["resumed"], json!(true));
+    assert_eq!(b.event("chat:message").await["text"], json!("one"));
+    assert_eq!(b.event("chat:message").await["text"], json!("two"));
+    // The hold ended after two failed releases; the partner is told, and the chat flows live.
+    a.event("chat:partner:back").await;
+    a.ask("chat:message", json!({"text": "three"})).await;
+    assert_eq!(b.event("chat:message").await["text"], json!("three"));
+    assert_eq!(store.release_calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_release_that_keeps_failing_keeps_the_socket_and_the_order() {
+    // Five failures: a second and a half of retries, longer than a resume used to wait
+    // before it gave the socket up.
+    let (stores, store) = FailingRelease::stores(5);
+    let node = start_on(Settings::default(), stores).await;
+    let (mut a, bob_token, room, seen) = bob_away_with_messages_held(&node, &["one", "two"]).await;
+    let auth = json!({"token": bob_token, "lastSeen": {"roomId": room, "seq": seen}});
+    let (mut b, connected) = Client::open(&node, auth).await;
+    assert_eq!(connected, Ok(()));
+    assert_eq!(b.event("user:matched").await["resumed"], json!(true));
+    assert_eq!(b.event("chat:message").await["text"], json!("one"));
+    // Sent while the releases fail: acked, held, and never ahead of the replay.
+    assert_eq!(
+        a.ask("chat:message", json!({"text": "three"})).await["ok"],
+        json!(true)
+    );
+    assert_eq!(b.event("chat:message").await["text"], json!("two"));
+    assert_eq!(b.event("chat:message").await["text"], json!("three"));
+    a.event("chat:partner:back").await;
+    // Five failures, one release handing out "three", one finding nothing new.
+    assert_eq!(store.release_calls.load(Ordering::SeqCst), 7);
+    a.ask("chat:message", json!({"text": "four"})).await;
+    assert_eq!(b.event("chat:message").await["text"], json!("four"));
+}
+
+#[tokio::test]
+async fn a_socket_that_goes_while_its_release_fails_leaves_the_hold_for_its_return() {
+    let (stores, store) = FailingRelease::stores(u32::MAX);
+    let node = start_on(Settings::default(), stores).await;
+    let (mut a, bob_token, room, seen) = bob_away_with_messages_held(&node, &["one"]).await;
+    let auth = json!({"token": bob_token, "lastSeen": {"roomId": room, "seq": seen}});
+    let (mut b, _) = Client::open(&node, auth).await;
+    let one = b.event("chat:message").await;
+    assert_eq!(one["text"], json!("one"));
+    assert_eq!(
+        a.ask("chat:message", json!({"text": "two"})).await["ok"],
+        json!(true)
+    );
+    drop(b);
+    eventually("the failing releases stop with the socket", || {
+        let calls = store.release_calls.load(Ordering::SeqCst);
+        calls > 0 && node.duet.local_sockets() == 1
+    })
+    .await;
+    store.failures_left.store(0, Ordering::SeqCst);
+    let auth = json!({"token": bob_token, "lastSeen": {"roomId": room, "seq": one["seq"]}});
+    let (mut b, _) = Client::open(&node, auth).await;
+    assert_eq!(b.event("user:matched").await["resumed"], json!(true));
+    assert_eq!(b.event("chat:message").await["text"], json!("two"));
+    a.ask("chat:message", json!({"text": "three"})).await;
+    assert_eq!(b.event("chat:message").await["text"], json!("three"));
 }
