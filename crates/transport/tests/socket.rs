@@ -570,15 +570,21 @@ async fn bob_away_with_messages_held(node: &Node, held: &[&str]) -> (Client, Str
     (a, bob_token, room, seen)
 }
 
+/// Bob back on `node`, naming the last message he saw: connected, and told his chat resumes.
+async fn bob_back(node: &Node, token: &str, room: &Value, seen: u64) -> Client {
+    let auth = json!({"token": token, "lastSeen": {"roomId": room, "seq": seen}});
+    let (mut b, connected) = Client::open(node, auth).await;
+    assert_eq!(connected, Ok(()));
+    assert_eq!(b.event("user:matched").await["resumed"], json!(true));
+    b
+}
+
 #[tokio::test]
 async fn a_resume_retries_a_failing_release_and_keeps_its_socket() {
     let (stores, store) = FailingRelease::stores(2);
     let node = start_on(Settings::default(), stores).await;
     let (mut a, bob_token, room, seen) = bob_away_with_messages_held(&node, &["one", "two"]).await;
-    let auth = json!({"token": bob_token, "lastSeen": {"roomId": room, "seq": seen}});
-    let (mut b, connected) = Client::open(&node, auth).await;
-    assert_eq!(connected, Ok(()));
-    assert_eq!(b.event("user:matched").await["resumed"], json!(true));
+    let mut b = bob_back(&node, &bob_token, &room, seen).await;
     assert_eq!(b.event("chat:message").await["text"], json!("one"));
     assert_eq!(b.event("chat:message").await["text"], json!("two"));
     // The hold ended after two failed releases; the partner is told, and the chat flows live.
@@ -595,10 +601,7 @@ async fn a_release_that_keeps_failing_keeps_the_socket_and_the_order() {
     let (stores, store) = FailingRelease::stores(5);
     let node = start_on(Settings::default(), stores).await;
     let (mut a, bob_token, room, seen) = bob_away_with_messages_held(&node, &["one", "two"]).await;
-    let auth = json!({"token": bob_token, "lastSeen": {"roomId": room, "seq": seen}});
-    let (mut b, connected) = Client::open(&node, auth).await;
-    assert_eq!(connected, Ok(()));
-    assert_eq!(b.event("user:matched").await["resumed"], json!(true));
+    let mut b = bob_back(&node, &bob_token, &room, seen).await;
     assert_eq!(b.event("chat:message").await["text"], json!("one"));
     // Sent while the releases fail: acked, held, and never ahead of the replay.
     assert_eq!(
@@ -619,10 +622,12 @@ async fn a_socket_that_goes_while_its_release_fails_leaves_the_hold_for_its_retu
     let (stores, store) = FailingRelease::stores(u32::MAX);
     let node = start_on(Settings::default(), stores).await;
     let (mut a, bob_token, room, seen) = bob_away_with_messages_held(&node, &["one"]).await;
-    let auth = json!({"token": bob_token, "lastSeen": {"roomId": room, "seq": seen}});
-    let (mut b, _) = Client::open(&node, auth).await;
+    let mut b = bob_back(&node, &bob_token, &room, seen).await;
     let one = b.event("chat:message").await;
     assert_eq!(one["text"], json!("one"));
+    let one_seq = one["seq"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("a replayed message has a seq"));
     assert_eq!(
         a.ask("chat:message", json!({"text": "two"})).await["ok"],
         json!(true)
@@ -634,9 +639,7 @@ async fn a_socket_that_goes_while_its_release_fails_leaves_the_hold_for_its_retu
     })
     .await;
     store.failures_left.store(0, Ordering::SeqCst);
-    let auth = json!({"token": bob_token, "lastSeen": {"roomId": room, "seq": one["seq"]}});
-    let (mut b, _) = Client::open(&node, auth).await;
-    assert_eq!(b.event("user:matched").await["resumed"], json!(true));
+    let mut b = bob_back(&node, &bob_token, &room, one_seq).await;
     assert_eq!(b.event("chat:message").await["text"], json!("two"));
     a.ask("chat:message", json!({"text": "three"})).await;
     assert_eq!(b.event("chat:message").await["text"], json!("three"));
