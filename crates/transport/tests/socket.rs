@@ -65,6 +65,25 @@ async fn start_on(settings: Settings, stores: Stores) -> Node {
 }
 
 impl Node {
+    /// The body of a plain HTTP GET of `path`.
+    async fn get(&self, path: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = TcpStream::connect(self.address)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let request = format!("GET {path} HTTP/1.1\r\nHost: duet\r\nConnection: close\r\n\r\n");
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        response
+    }
+
     async fn guest(&self, name: &str) -> (String, String) {
         let username = Username::parse(name).unwrap_or_else(|e| panic!("{e}"));
         let session = Session::start(username, SystemClock.now(), Duration::from_secs(600));
@@ -250,6 +269,18 @@ async fn two_guests_pair_and_chat_with_acks_and_no_echo() {
     assert_eq!(message["from"], json!(ada));
     assert_eq!(message["id"], ack["id"]);
     assert_eq!(message["roomId"], matched_a["roomId"]);
+    // Counted through the handles taken on first use (the registry is the process's).
+    let metrics = node.get("/metrics").await;
+    for series in [
+        r#"duet_socket_events_total{event="chat:message",result="ok"}"#,
+        r#"duet_relayed_bytes_total{event="chat:message"}"#,
+    ] {
+        let counted = metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(series))
+            .and_then(|value| value.trim().parse::<f64>().ok());
+        assert!(counted.is_some_and(|n| n > 0.0), "{series} in {metrics}");
+    }
 
     // Typing reaches only the partner: Ada's next event is Bob's typing, not an echo of her own.
     a.emit("chat:typing:start", Value::Null).await;
