@@ -65,23 +65,17 @@ async fn start_on(settings: Settings, stores: Stores) -> Node {
 }
 
 impl Node {
-    /// The body of a plain HTTP GET of `path`.
-    async fn get(&self, path: &str) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = TcpStream::connect(self.address)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let request = format!("GET {path} HTTP/1.1\r\nHost: duet\r\nConnection: close\r\n\r\n");
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut response = String::new();
-        stream
-            .read_to_string(&mut response)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        response
+    /// The body of `GET path`, which must answer 200.
+    async fn get(&self, path: &'static str) -> String {
+        let address = self.address.to_string();
+        let answer = tokio::task::spawn_blocking(move || {
+            duet_test_support::http_request(&address, "GET", path, &[], None)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(answer.status, 200, "GET {path}: {}", answer.body);
+        answer.body
     }
 
     async fn guest(&self, name: &str) -> (String, String) {
