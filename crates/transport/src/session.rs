@@ -450,19 +450,20 @@ impl<A: Adapter> Duet<A> {
     }
 
     /// Sends what was kept for `me` since its return, until a release finds nothing new and
-    /// the hold ends. While the store fails, it tries again, waiting longer each time, for as
-    /// long as the socket is connected: what the partner sends meanwhile stays held (or is
-    /// refused when the store cannot keep it either), and goes out in order once the store is
-    /// back. The socket is not disconnected for it: a stock client disconnected by the server
-    /// does not reconnect by itself. A socket that goes meanwhile leaves the hold on for its
-    /// guest's next return.
+    /// the hold ends. While the store is unavailable, it tries again, waiting longer each
+    /// time, for as long as the socket is connected: what the partner sends meanwhile stays
+    /// held (or is refused when the store cannot keep it either), and goes out in order once
+    /// the store is back. The socket is not disconnected for it: a stock client disconnected by
+    /// the server does not reconnect by itself. A socket that goes meanwhile leaves the hold on
+    /// for its guest's next return. An error that repeating cannot cure (an unreadable reply)
+    /// ends the resume at once, so the guest's own events, waiting behind it, run.
     async fn release_hold(&self, socket: &SocketRef<A>, me: &GuestId) -> Result<(), Failure> {
         let mut wait = RELEASE_BACKOFF;
         loop {
             match self.stores.chats.release_hold(me).await {
                 Ok(entries) if entries.is_empty() => return Ok(()),
                 Ok(entries) => emit_kept(socket, entries),
-                Err(error) if socket.connected() => {
+                Err(error) if error.is_unavailable() && socket.connected() => {
                     tracing::warn!(%error, guest_id = %me, retry_in = ?wait, "cannot end the hold of a resume yet");
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(RELEASE_BACKOFF_MAX);

@@ -453,24 +453,31 @@ async fn websocket_messages_are_bounded_by_the_configured_file_limit() {
     );
 }
 
-/// A chat store that loses its backend for the first `failures` calls of `release_hold`: the
-/// store gone between a guest's return and the end of its hold. Everything else is the memory
-/// store's.
+/// A chat store whose first `failures` calls of `release_hold` fail with `error`: the store
+/// gone (or answering garbage) between a guest's return and the end of its hold. Everything
+/// else is the memory store's.
 #[derive(Debug)]
 struct FailingRelease {
     inner: Arc<dyn ChatStore>,
     failures_left: AtomicU32,
     release_calls: AtomicU32,
+    error: fn() -> StoreError,
+}
+
+/// The backend cannot be reached: worth trying again.
+fn unreachable() -> StoreError {
+    StoreError::Backend("injected: the store is unreachable".into())
 }
 
 impl FailingRelease {
-    /// Memory stores whose chat store fails `failures` releases, and that store.
-    fn stores(failures: u32) -> (Stores, Arc<Self>) {
+    /// Memory stores whose chat store fails `failures` releases with `error`, and that store.
+    fn stores(failures: u32, error: fn() -> StoreError) -> (Stores, Arc<Self>) {
         let memory = Stores::memory();
         let failing = Arc::new(Self {
             inner: Arc::clone(&memory.chats),
             failures_left: AtomicU32::new(failures),
             release_calls: AtomicU32::new(0),
+            error,
         });
         let stores = Stores {
             chats: Arc::clone(&failing) as Arc<dyn ChatStore>,
@@ -491,9 +498,7 @@ impl ChatStore for FailingRelease {
             })
             .is_ok();
         if failing {
-            return Err(StoreError::Backend(
-                "injected: the store is unreachable".into(),
-            ));
+            return Err((self.error)());
         }
         self.inner.release_hold(guest).await
     }
@@ -606,7 +611,7 @@ async fn bob_back(node: &Node, token: &str, room: &Value, seen: u64) -> Client {
 
 #[tokio::test]
 async fn a_resume_retries_a_failing_release_and_keeps_its_socket() {
-    let (stores, store) = FailingRelease::stores(2);
+    let (stores, store) = FailingRelease::stores(2, unreachable);
     let node = start_on(Settings::default(), stores).await;
     let (mut a, bob_token, room, seen) = bob_away_with_messages_held(&node, &["one", "two"]).await;
     let mut b = bob_back(&node, &bob_token, &room, seen).await;
@@ -623,7 +628,7 @@ async fn a_resume_retries_a_failing_release_and_keeps_its_socket() {
 async fn a_release_that_keeps_failing_keeps_the_socket_and_the_order() {
     // Five failures: a second and a half of retries, longer than a resume used to wait
     // before it gave the socket up.
-    let (stores, store) = FailingRelease::stores(5);
+    let (stores, store) = FailingRelease::stores(5, unreachable);
     let node = start_on(Settings::default(), stores).await;
     let (mut a, bob_token, room, seen) = bob_away_with_messages_held(&node, &["one", "two"]).await;
     let mut b = bob_back(&node, &bob_token, &room, seen).await;
@@ -644,7 +649,7 @@ async fn a_release_that_keeps_failing_keeps_the_socket_and_the_order() {
 
 #[tokio::test]
 async fn a_socket_that_goes_while_its_release_fails_leaves_the_hold_for_its_return() {
-    let (stores, store) = FailingRelease::stores(u32::MAX);
+    let (stores, store) = FailingRelease::stores(u32::MAX, unreachable);
     let node = start_on(Settings::default(), stores).await;
     let (mut a, bob_token, room, seen) = bob_away_with_messages_held(&node, &["one"]).await;
     let mut b = bob_back(&node, &bob_token, &room, seen).await;
@@ -668,4 +673,20 @@ async fn a_socket_that_goes_while_its_release_fails_leaves_the_hold_for_its_retu
     assert_eq!(b.event("chat:message").await["text"], json!("two"));
     a.ask("chat:message", json!({"text": "three"})).await;
     assert_eq!(b.event("chat:message").await["text"], json!("three"));
+}
+
+#[tokio::test]
+async fn a_release_that_retrying_cannot_cure_ends_the_resume_at_once() {
+    // An unreadable reply stays unreadable: retried, it would keep the guest's own events
+    // waiting behind the resume for as long as the socket lives.
+    let corrupt = || StoreError::Corrupt("injected: an unreadable release".into());
+    let (stores, store) = FailingRelease::stores(u32::MAX, corrupt);
+    let node = start_on(Settings::default(), stores).await;
+    let (mut a, bob_token, room, seen) = bob_away_with_messages_held(&node, &["one"]).await;
+    let mut b = bob_back(&node, &bob_token, &room, seen).await;
+    assert_eq!(b.event("chat:message").await["text"], json!("one"));
+    let ack = b.ask("chat:message", json!({"text": "still here"})).await;
+    assert_eq!(ack["ok"], json!(true));
+    assert_eq!(a.event("chat:message").await["text"], json!("still here"));
+    assert_eq!(store.release_calls.load(Ordering::SeqCst), 1);
 }
