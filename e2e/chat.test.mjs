@@ -115,6 +115,41 @@ test('two guests are matched, chat, type, clear and signal', async () => {
   sb.disconnect();
 });
 
+test('the stock client\u2019s own transports: long-polling, and polling upgraded to a WebSocket', async () => {
+  // socket.io-client's defaults: HTTP long-polling first, then the upgrade. Ada stays on
+  // polling (every packet its own HTTP request); Bob upgrades.
+  const a = await newGuest(server, 'Ada');
+  const b = await newGuest(server, 'Bob');
+  const sa = await connect(server, a.token, { transports: ['polling', 'websocket'], upgrade: false });
+  const sb = await connect(server, b.token, { transports: ['polling', 'websocket'] });
+  assert.equal(sa.io.engine.transport.name, 'polling');
+  if (sb.io.engine.transport.name !== 'websocket') {
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no upgrade within 3 s')), 3000);
+      sb.io.engine.once('upgrade', () => { clearTimeout(timer); resolve(); });
+    });
+  }
+  assert.equal(sb.io.engine.transport.name, 'websocket');
+
+  const matchedA = next(sa, 'user:matched');
+  const matchedB = next(sb, 'user:matched');
+  await ask(sa, 'user:match', { interests: ['polling'] });
+  await ask(sb, 'user:match', { interests: ['polling'] });
+  assert.equal((await matchedA).roomId, (await matchedB).roomId);
+
+  const toBob = next(sb, 'chat:message');
+  assert.equal((await ask(sa, 'chat:message', { text: 'over polling' })).ok, true);
+  assert.equal((await toBob).text, 'over polling');
+  const file = Buffer.from(Array.from({ length: 20000 }, (_, i) => i % 253));
+  const toAda = next(sa, 'chat:message');
+  assert.equal((await ask(sb, 'chat:message', { file: { name: 'f.bin', type: 'application/octet-stream', data: file } })).ok, true);
+  const back = await toAda;
+  assert.equal(back.file.name, 'f.bin');
+  assert.ok(Buffer.from(back.file.data).equals(file), 'a file reaches a polling guest byte for byte');
+  sa.disconnect();
+  sb.disconnect();
+});
+
 test('an event sent the moment the socket connects is answered', async () => {
   // The server must listen for events before the client hears CONNECT. It once registered its
   // handlers a moment later, in the connect handler's own task, and an event sent at once went

@@ -165,3 +165,19 @@ test('a call whose browsers cannot connect is told in words, with Try again', { 
   assert.deepEqual(pageErrors, []);
   await Promise.all(contexts.map((context) => context.close()));
 });
+
+test('the demo built into duet-server (no DUET_WEB_DIR) connects and chats', { skip }, async () => {
+  // The page's socket.io-client starts on HTTP long-polling and upgrades: every request of the
+  // polling session must find it, whatever serves the page.
+  const builtIn = await startServer({ DUET_JWT_SECRET: 'web-demo-test-secret-web-demo-test-secret' });
+  try {
+    const ada = await startIn(await browser.newContext(), builtIn, 'Ada', 'polling', pageErrors);
+    const bob = await startIn(await browser.newContext(), builtIn, 'Bob', 'polling', pageErrors);
+    await status(ada).filter({ hasText: 'You are talking to Bob' }).waitFor();
+    await bob.locator('[name=text]').fill('hello from the built-in page');
+    await bob.locator('[name=text]').press('Enter');
+    await theirs(ada).filter({ hasText: 'hello from the built-in page' }).waitFor();
+  } finally {
+    await builtIn.stop();
+  }
+});

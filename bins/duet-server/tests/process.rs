@@ -321,3 +321,66 @@ fn without_a_web_dir_the_built_in_demo_is_served_and_can_be_turned_off() {
     let off = Server::start(&[("DUET_JWT_SECRET", SECRET), ("DUET_WEB_DEMO", "false")]);
     assert_eq!(off.get("/").status, 404);
 }
+
+/// Speaks Engine.IO long-polling to `server` as a stock `socket.io-client` starts (its default
+/// transport before the WebSocket upgrade): the open packet, the Socket.IO CONNECT with a
+/// token, then the poll that carries the server's CONNECT answer. Each is its own request, so
+/// the session must be found again by every one of them.
+fn connects_over_long_polling(server: &Server) {
+    let created = server.call("POST", "/api/guest/session", &[], None);
+    assert_eq!(created.status, 201, "{}", created.body);
+    let token = Server::json(&created)["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    let open = server.get("/socket.io/?EIO=4&transport=polling");
+    assert_eq!(open.status, 200, "{}", open.body);
+    let handshake: Value = open
+        .body
+        .strip_prefix('0')
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_else(|| panic!("not an open packet: {}", open.body));
+    let sid = handshake["sid"].as_str().unwrap_or_default();
+    assert!(!sid.is_empty(), "{}", open.body);
+    let session_path = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+
+    let connect = format!("40{}", serde_json::json!({ "token": token }));
+    let sent = server.call(
+        "POST",
+        &session_path,
+        &[("Content-Type", "text/plain;charset=UTF-8")],
+        Some(&connect),
+    );
+    assert_eq!((sent.status, sent.body.as_str()), (200, "ok"));
+    let answer = server.get(&session_path);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    // One payload may carry several packets (a ping, say), split by the record separator.
+    assert!(
+        answer
+            .body
+            .split('\u{1e}')
+            .any(|packet| packet.starts_with("40{\"sid\":")),
+        "no CONNECT answer: {:?}",
+        answer.body
+    );
+}
+
+#[test]
+fn stock_clients_connect_over_long_polling_whatever_is_served_beside_the_api() {
+    // The built-in demo, no page at all, and a directory of files: three different fallbacks
+    // behind which Socket.IO's requests arrive.
+    connects_over_long_polling(&Server::start(&[("DUET_JWT_SECRET", SECRET)]));
+    connects_over_long_polling(&Server::start(&[
+        ("DUET_JWT_SECRET", SECRET),
+        ("DUET_WEB_DEMO", "false"),
+    ]));
+    let dir = std::env::temp_dir().join(format!("duet-polling-web-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let dir_text = dir.to_string_lossy().into_owned();
+    connects_over_long_polling(&Server::start(&[
+        ("DUET_JWT_SECRET", SECRET),
+        ("DUET_WEB_DIR", &dir_text),
+    ]));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -64,6 +64,11 @@ pub async fn serve(
     limits: ServeLimits,
     shutdown: impl Future<Output = ()>,
 ) {
+    // What `axum::serve` does too: each route's handler is turned into a service, and the
+    // router's layers applied to it, once here instead of again on every request. The
+    // Socket.IO layer among them holds Engine.IO's table of sessions: built anew per request,
+    // a long-polling session would be unknown to the very next request of its client.
+    let app: Router = app.with_state(());
     let pending = Arc::new(PendingConnections::default());
     let (stop, stopped) = watch::channel(false);
     let mut shutdown = pin!(shutdown);
