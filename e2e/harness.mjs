@@ -86,11 +86,18 @@ export async function newGuest(server, username) {
   return created.body;
 }
 
+/**
+ * The transports the suite's clients use: a WebSocket from the start unless
+ * `DUET_E2E_TRANSPORTS` names others (`polling,websocket` are socket.io-client's own defaults:
+ * HTTP long-polling first, then the upgrade; scripts/test runs the suite both ways).
+ */
+export const transports = process.env.DUET_E2E_TRANSPORTS?.split(',') ?? ['websocket'];
+
 /** A socket for `token`; resolves once connected, rejects with the connect_error message. */
 export function connect(server, token, options = {}, beforeConnect = () => {}) {
   const socket = io(server.url, {
     auth: token === undefined ? undefined : { token },
-    transports: ['websocket'],
+    transports,
     reconnection: false,
     forceNew: true,
     timeout: 5000,

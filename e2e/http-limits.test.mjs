@@ -91,7 +91,9 @@ test('authenticated sockets do not count against the per-IP cap; sockets that ne
   const sockets = [];
   for (let i = 0; i < 12; i += 1) {
     const guest = await newGuestClosing(server);
-    sockets.push(await connect(server, guest.token));
+    // A WebSocket from the start: a guest on long-polling needs a new connection now and then,
+    // and while its IP is at the cap that one is refused like any other.
+    sockets.push(await connect(server, guest.token, { transports: ['websocket'] }));
   }
   assert.equal(sockets.filter((socket) => socket.connected).length, 12);
   // Five connections that never send a request fill the cap; the sixth is closed at once.
@@ -101,5 +103,37 @@ test('authenticated sockets do not count against the per-IP cap; sockets that ne
   await pause(200);
   assert.ok(sixth.closedAt !== undefined, 'over the cap: closed');
   assert.equal(idle.filter((connection) => connection.closedAt !== undefined).length, 0);
+  for (const socket of sockets) socket.disconnect();
+});
+
+test('guests whose WebSocket came by upgrade from long-polling do not count against the per-IP cap either', async () => {
+  // socket.io-client's own defaults: each guest's first requests are long-polling ones, on
+  // several connections at once, and its WebSocket is a later request naming the session.
+  // A cap with room for one guest's handshake: a polling client has several requests (and
+  // connections) open at once before it is authenticated.
+  const server = await start({ DUET_MAX_PENDING_CONNECTIONS_PER_IP: '8' });
+  const sockets = [];
+  for (let i = 0; i < 12; i += 1) {
+    const guest = await newGuestClosing(server);
+    const socket = await connect(server, guest.token, { transports: ['polling', 'websocket'] });
+    if (socket.io.engine.transport.name !== 'websocket') {
+      await new Promise((resolve) => socket.io.engine.once('upgrade', resolve));
+    }
+    sockets.push(socket);
+  }
+  assert.equal(sockets.filter((socket) => socket.connected).length, 12);
+  // A client sends its polling transport's close packet after the upgrade, on a connection of
+  // its own: let those requests finish, or the cap filled below would refuse them.
+  await pause(300);
+  // Their connections count for nothing: six that never send a request fit beside them (two
+  // places left for a client's stray polling connection still closing), and the cap still
+  // holds for the rest.
+  const idle = await Promise.all(Array.from({ length: 6 }, () => rawConnection(server)));
+  await pause(100);
+  const more = await Promise.all(Array.from({ length: 10 }, () => rawConnection(server)));
+  await pause(200);
+  assert.equal(idle.filter((connection) => connection.closedAt !== undefined).length, 0);
+  const refused = more.filter((connection) => connection.closedAt !== undefined).length;
+  assert.ok(refused >= 8, `over the cap: ${refused} of 10 closed`);
   for (const socket of sockets) socket.disconnect();
 });

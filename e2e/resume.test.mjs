@@ -5,7 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
-import { startServer, newGuest, connect, next, ask, pause, pairUp, removeRedisKeys } from './harness.mjs';
+import { startServer, newGuest, connect, next, ask, pause, pairUp, removeRedisKeys, transports } from './harness.mjs';
 
 const redisUrl = process.env.DUET_TEST_REDIS_URL;
 const inCi = ['true', '1'].includes(process.env.CI ?? '');
@@ -37,7 +37,7 @@ async function resumingClient(server, guest) {
   const state = { lastSeen: undefined, received: [], resumed: 0 };
   const socket = io(server.url, {
     auth: (cb) => cb({ token: guest.token, lastSeen: state.lastSeen }),
-    transports: ['websocket'],
+    transports,
     forceNew: true,
     reconnectionDelay: 100,
     reconnectionDelayMax: 200,

@@ -252,8 +252,12 @@ impl Config {
     }
 
     /// The HTTP server's limits; the trusted proxies are exempt from the per-IP cap when
-    /// `X-Forwarded-For` is trusted.
-    pub(crate) fn serve_limits(&self) -> Result<duet_transport::serve::ServeLimits, String> {
+    /// `X-Forwarded-For` is trusted, and so are connections carrying requests of `sessions`
+    /// (the node's authenticated sockets).
+    pub(crate) fn serve_limits(
+        &self,
+        sessions: duet_transport::serve::AuthenticatedSessions,
+    ) -> Result<duet_transport::serve::ServeLimits, String> {
         Ok(duet_transport::serve::ServeLimits {
             header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
             pending_per_ip: usize::try_from(self.max_pending_connections_per_ip)
@@ -263,6 +267,7 @@ impl Config {
             } else {
                 None
             },
+            sessions: Some(sessions),
         })
     }
 

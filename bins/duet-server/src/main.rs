@@ -167,7 +167,7 @@ async fn serve<A: Adapter>(
         .await
         .map_err(|e| format!("cannot listen on {address}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    let limits = config.serve_limits()?;
+    let limits = config.serve_limits(duet.authenticated_sessions())?;
     let tasks = duet.spawn_tasks();
     tracing::info!(
         address = %local,

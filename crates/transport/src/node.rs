@@ -101,6 +101,8 @@ pub struct Duet<A: Adapter> {
     /// The counters every relayed event records, looked up once.
     pub(crate) counters: EventCounters,
     pub(crate) io: SocketIo<A>,
+    /// Told of each handshake that succeeds, for [`crate::serve::serve`]'s per-IP cap.
+    pub(crate) authenticated_sessions: crate::serve::AuthenticatedSessions,
     /// Sockets of this node whose handshake succeeded and whose disconnect handling has not
     /// finished.
     pub(crate) local_sockets: AtomicU64,
@@ -199,6 +201,7 @@ impl DuetBuilder {
             prometheus: names::prometheus_handle(),
             counters: EventCounters::default(),
             io: io.clone(),
+            authenticated_sessions: crate::serve::AuthenticatedSessions::of(io),
             local_sockets: AtomicU64::new(0),
             reported_sockets: AtomicU64::new(0),
             draining: AtomicBool::new(false),
@@ -389,6 +392,11 @@ impl<A: Adapter> Duet<A> {
     /// This node's id.
     pub fn node_id(&self) -> &NodeId {
         &self.node_id
+    }
+
+    /// This node's authenticated sockets, for [`ServeLimits::sessions`](crate::serve::ServeLimits::sessions).
+    pub fn authenticated_sessions(&self) -> crate::serve::AuthenticatedSessions {
+        self.authenticated_sessions.clone()
     }
 
     /// The session, presence and chat stores.

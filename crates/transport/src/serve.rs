@@ -8,7 +8,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use axum::Router;
@@ -18,6 +18,9 @@ use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::socket::Sid;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceExt;
@@ -41,6 +44,113 @@ pub struct ServeLimits {
     /// Peers exempt from [`ServeLimits::pending_per_ip`] (the trusted proxies when
     /// `X-Forwarded-For` is trusted; none otherwise).
     pub proxies: Option<TrustedProxies>,
+    /// The node's authenticated sockets ([`crate::Duet::authenticated_sessions`]): a connection
+    /// that carries a request of one of them (a long-polling request, or the upgrade to a
+    /// WebSocket, both naming the session's `sid`) stops counting against
+    /// [`ServeLimits::pending_per_ip`], as the connection that carried the handshake does.
+    /// Without them, a guest on long-polling, or one whose WebSocket came by upgrade, holds a
+    /// pending place on each of its other connections for as long as they stay open.
+    pub sessions: Option<AuthenticatedSessions>,
+}
+
+/// The node's authenticated sockets as [`serve`] needs them: a connection that carries a
+/// request of one (naming its Engine.IO session's `sid`: a long-polling request, or the upgrade
+/// to a WebSocket) is let go from its IP's pending places. A request of a session whose
+/// handshake is still under way (the long-polling request carrying the CONNECT, and the poll
+/// beside it) waits here, and its connection is let go when that handshake succeeds.
+///
+/// Made by [`Duet::authenticated_sessions`](crate::Duet::authenticated_sessions), which tells it
+/// of each handshake that succeeds.
+#[derive(Clone)]
+pub struct AuthenticatedSessions {
+    /// Whether a socket of that id is in the default namespace (socketioxide names a socket by
+    /// its Engine.IO session's id, and Duet admits one only once its handshake succeeded).
+    connected: Arc<dyn Fn(Sid) -> bool + Send + Sync>,
+    waiting: Arc<Mutex<WaitingConnections>>,
+}
+
+/// Connections that carried a request of a session not (yet) authenticated.
+#[derive(Debug, Default)]
+struct WaitingConnections {
+    by_session: HashMap<Sid, Vec<Weak<ConnectionSlot>>>,
+    /// Sessions that never authenticate leave entries of closed connections behind: they are
+    /// swept when the map grows past this.
+    sweep_at: usize,
+}
+
+/// The fewest waiting sessions that start a sweep.
+const MIN_SWEEP_AT: usize = 64;
+
+impl AuthenticatedSessions {
+    pub(crate) fn of<A: Adapter>(io: &SocketIo<A>) -> Self {
+        let io = io.clone();
+        Self::new(move |sid| io.of("/").is_some_and(|ns| ns.get_socket(sid).is_some()))
+    }
+
+    fn new(connected: impl Fn(Sid) -> bool + Send + Sync + 'static) -> Self {
+        Self {
+            connected: Arc::new(connected),
+            waiting: Arc::default(),
+        }
+    }
+
+    fn waiting(&self) -> std::sync::MutexGuard<'_, WaitingConnections> {
+        // Held only for one map update; nothing panics under it.
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `slot`'s connection carries a request for `uri`: let it go now if that names an
+    /// authenticated session, or once the session it names authenticates.
+    fn carried(&self, uri: &Uri, slot: &Arc<ConnectionSlot>) {
+        let Some(sid) = session_named_by(uri) else {
+            return;
+        };
+        if (self.connected)(sid) {
+            slot.authenticated();
+            return;
+        }
+        let mut waiting = self.waiting();
+        let slots = waiting.by_session.entry(sid).or_default();
+        if !slots.iter().any(|kept| kept.as_ptr() == Arc::as_ptr(slot)) {
+            slots.push(Arc::downgrade(slot));
+        }
+        if waiting.by_session.len() >= waiting.sweep_at {
+            waiting
+                .by_session
+                .retain(|_, slots| slots.iter().any(|slot| slot.strong_count() > 0));
+            waiting.sweep_at = (waiting.by_session.len() * 2).max(MIN_SWEEP_AT);
+        }
+    }
+
+    /// The handshake of session `sid` succeeded: the connections that carried its requests
+    /// no longer count as pending.
+    pub(crate) fn authenticated(&self, sid: Sid) {
+        let slots = self.waiting().by_session.remove(&sid);
+        for slot in slots
+            .into_iter()
+            .flatten()
+            .filter_map(|slot| slot.upgrade())
+        {
+            slot.authenticated();
+        }
+    }
+}
+
+/// The Engine.IO session a request names (its `sid` query parameter).
+fn session_named_by(uri: &Uri) -> Option<Sid> {
+    uri.query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("sid="))?
+        .parse()
+        .ok()
+}
+
+impl std::fmt::Debug for AuthenticatedSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthenticatedSessions")
+            .field("waiting", &self.waiting().by_session.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ServeLimits {
@@ -49,6 +159,7 @@ impl Default for ServeLimits {
             header_read_timeout: Duration::from_secs(10),
             pending_per_ip: 128,
             proxies: None,
+            sessions: None,
         }
     }
 }
@@ -105,12 +216,16 @@ pub async fn serve(
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "TCP_NODELAY not set");
         }
+        let sessions = limits.sessions.clone();
         let service = app
             .clone()
             .map_request(move |mut request: axum::http::Request<Incoming>| {
                 detach_from_read_buffer(&mut request);
                 request.extensions_mut().insert(ConnectInfo(peer));
                 if let Some(slot) = &slot {
+                    if let Some(sessions) = sessions.as_ref().filter(|_| slot.is_pending()) {
+                        sessions.carried(request.uri(), slot);
+                    }
                     request.extensions_mut().insert(Arc::clone(slot));
                 }
                 request.map(axum::body::Body::new)
@@ -218,6 +333,10 @@ pub(crate) struct ConnectionSlot {
 }
 
 impl ConnectionSlot {
+    fn is_pending(&self) -> bool {
+        !self.released.load(Ordering::Acquire)
+    }
+
     /// The connection carried an authenticated handshake: it no longer counts as pending.
     pub(crate) fn authenticated(&self) {
         if !self.released.swap(true, Ordering::AcqRel) {
@@ -258,6 +377,92 @@ mod tests {
             pending.counts().is_empty(),
             "closed connections leave nothing behind"
         );
+    }
+
+    fn uri(text: &str) -> Uri {
+        text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn a_request_names_its_session_by_its_sid_parameter() {
+        let sid = Sid::new();
+        let named = |text: String| session_named_by(&uri(&text));
+        assert_eq!(
+            named(format!("/socket.io/?EIO=4&transport=polling&t=x&sid={sid}")),
+            Some(sid)
+        );
+        assert_eq!(
+            named(format!("/socket.io/?sid={sid}&transport=websocket")),
+            Some(sid)
+        );
+        assert_eq!(named("/socket.io/?EIO=4&transport=polling".into()), None);
+        assert_eq!(named("/socket.io/?sid=not-a-sid".into()), None);
+        assert_eq!(named(format!("/socket.io/?xsid={sid}")), None);
+        assert_eq!(named("/health".into()), None);
+    }
+
+    #[test]
+    fn connections_of_a_session_are_let_go_when_it_is_or_becomes_authenticated() {
+        let pending = Arc::new(PendingConnections::default());
+        let ip: IpAddr = [10, 0, 0, 3].into();
+        let (known, handshaking) = (Sid::new(), Sid::new());
+        let sessions = AuthenticatedSessions::new(move |sid| sid == known);
+        let claim = || {
+            pending
+                .claim(ip, 8)
+                .unwrap_or_else(|| panic!("under the cap"))
+        };
+        let count = || pending.counts().get(&ip).copied().unwrap_or(0);
+
+        let upgrade = claim();
+        sessions.carried(
+            &uri(&format!("/socket.io/?transport=websocket&sid={known}")),
+            &upgrade,
+        );
+        assert!(
+            !upgrade.is_pending(),
+            "a request of an authenticated session"
+        );
+
+        let (post, poll, stranger) = (claim(), claim(), claim());
+        let of_handshaking = uri(&format!("/socket.io/?transport=polling&sid={handshaking}"));
+        sessions.carried(&of_handshaking, &post);
+        sessions.carried(&of_handshaking, &post);
+        sessions.carried(&of_handshaking, &poll);
+        sessions.carried(&uri("/api/stats"), &stranger);
+        assert_eq!(
+            count(),
+            3,
+            "a session still handshaking lets nothing go yet"
+        );
+
+        sessions.authenticated(handshaking);
+        assert!(!post.is_pending() && !poll.is_pending());
+        assert!(
+            stranger.is_pending(),
+            "a request naming no session counts on"
+        );
+        assert_eq!(count(), 1);
+        assert_eq!(sessions.waiting().by_session.len(), 0);
+    }
+
+    #[test]
+    fn sessions_that_never_authenticate_are_swept_once_their_connections_close() {
+        let pending = Arc::new(PendingConnections::default());
+        let ip: IpAddr = [10, 0, 0, 4].into();
+        let sessions = AuthenticatedSessions::new(|_| false);
+        for _ in 0..MIN_SWEEP_AT * 3 {
+            let slot = pending
+                .claim(ip, 1)
+                .unwrap_or_else(|| panic!("the last one closed"));
+            sessions.carried(&uri(&format!("/socket.io/?sid={}", Sid::new())), &slot);
+        }
+        let left = sessions.waiting().by_session.len();
+        assert!(
+            left < MIN_SWEEP_AT,
+            "{left} sessions of closed connections kept"
+        );
+        assert!(pending.counts().is_empty());
     }
 
     #[test]

@@ -323,9 +323,12 @@ impl<A: Adapter> Duet<A> {
         // include it; the disconnection's handling counts it out.
         self.local_sockets.fetch_add(1, Ordering::AcqRel);
         metrics::gauge!(names::SOCKETS_CONNECTED).increment(1.0);
+        // The connection of the handshake's first request, and those that carried its other
+        // requests meanwhile (long-polling), stop counting as pending.
         if let Some(slot) = socket.req_parts().extensions.get::<Arc<ConnectionSlot>>() {
             slot.authenticated();
         }
+        self.authenticated_sessions.authenticated(socket.id);
         let context = Arc::new(SocketContext {
             guest: session.guest.id,
             socket_id: socket.id,
