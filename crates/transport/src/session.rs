@@ -3,12 +3,13 @@
 //! (session ended, grace over, node died).
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use duet_auth::{AuthError, Authenticated, Session, extract_token};
 use duet_core::{ErrorCode, GuestId, NodeId, RoomId, Timestamp};
-use duet_presence_store::{Connection, DeadNode, KeptEntry, LastSeen};
+use duet_presence_store::{Connection, DeadNode, KeptEntry, LastSeen, StoreError};
 use serde_json::Value as Json;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
@@ -32,10 +33,35 @@ use crate::serve::ConnectionSlot;
 /// What a refused-for-backlog event is told to wait.
 const BACKLOG_RETRY_MS: u64 = 1000;
 
-/// How long ending the hold of a resume waits after a store failure before it tries again:
-/// the first wait, doubling after each failure up to the longest.
-const RELEASE_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
-const RELEASE_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a step of a socket's start (recording its connection, ending the hold of its
+/// resume) waits after a store failure before it tries again: the first wait, doubling after
+/// each failure up to the longest.
+const STORE_RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
+const STORE_RETRY_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs `step` until it succeeds, trying again after a wait that grows while the store is
+/// unavailable and `socket` is connected. A stock client that the server disconnects does not
+/// reconnect by itself, so a store that fails for a while must not cost the guest its socket;
+/// the guest's own events wait behind the step. Another error (an unreadable reply: trying
+/// again cannot cure it), or the socket gone, ends it with that error.
+async fn retry_while_unavailable<A: Adapter, T, F: Future<Output = Result<T, StoreError>>>(
+    socket: &SocketRef<A>,
+    guest: &GuestId,
+    what: &'static str,
+    mut step: impl FnMut() -> F,
+) -> Result<T, StoreError> {
+    let mut wait = STORE_RETRY_BACKOFF;
+    loop {
+        match step().await {
+            Err(error) if error.is_unavailable() && socket.connected() => {
+                tracing::warn!(%error, guest_id = %guest, retry_in = ?wait, "cannot {what} yet");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(STORE_RETRY_BACKOFF_MAX);
+            }
+            done => return done,
+        }
+    }
+}
 
 /// Who a socket belongs to, set by the handshake, with the socket's inbox.
 pub(crate) struct SocketContext<A: Adapter> {
@@ -376,7 +402,12 @@ impl<A: Adapter> Duet<A> {
         socket.join([user_room(&context.guest), socket_room(&socket_id)]);
 
         let connection = context.connection(&self.node_id, self.now());
-        let previous = match self.stores.presence.register_connection(&connection).await {
+        let recorded =
+            retry_while_unavailable(socket, &context.guest, "record a connection", || {
+                self.stores.presence.register_connection(&connection)
+            })
+            .await;
+        let previous = match recorded {
             Ok(previous) => previous,
             Err(error) => {
                 tracing::error!(%error, guest_id = %context.guest, "cannot record a connection");
@@ -461,18 +492,15 @@ impl<A: Adapter> Duet<A> {
     /// for its guest's next return. An error that repeating cannot cure (an unreadable reply)
     /// ends the resume at once, so the guest's own events, waiting behind it, run.
     async fn release_hold(&self, socket: &SocketRef<A>, me: &GuestId) -> Result<(), Failure> {
-        let mut wait = RELEASE_BACKOFF;
         loop {
-            match self.stores.chats.release_hold(me).await {
-                Ok(entries) if entries.is_empty() => return Ok(()),
-                Ok(entries) => emit_kept(socket, entries),
-                Err(error) if error.is_unavailable() && socket.connected() => {
-                    tracing::warn!(%error, guest_id = %me, retry_in = ?wait, "cannot end the hold of a resume yet");
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(RELEASE_BACKOFF_MAX);
-                }
-                Err(error) => return Err(error.into()),
+            let entries = retry_while_unavailable(socket, me, "end the hold of a resume", || {
+                self.stores.chats.release_hold(me)
+            })
+            .await?;
+            if entries.is_empty() {
+                return Ok(());
             }
+            emit_kept(socket, entries);
         }
     }
 

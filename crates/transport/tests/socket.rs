@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use duet_auth::{Clock, Session, SystemClock, TokenService, Username};
+use duet_core::NodeId;
 use duet_core::{GuestId, RoomId, Timestamp};
 use duet_matchmaker::{MatchConfig, MemoryQueue};
 use duet_presence_store::{
-    ChatStore, KeepLimits, Kept, KeptEntry, LastChat, LastSeen, Pair, Return, SessionStore,
-    StoreError, Stores,
+    ChatStore, Connection, DeadNode, KeepLimits, Kept, KeptEntry, LastChat, LastSeen, Pair,
+    PresenceCounts, PresenceStore, Return, SessionStore, StoreError, Stores,
 };
 use duet_transport::{Duet, NodeTasks, Settings};
 use futures_util::{SinkExt, StreamExt};
@@ -459,9 +460,41 @@ async fn websocket_messages_are_bounded_by_the_configured_file_limit() {
 #[derive(Debug)]
 struct FailingRelease {
     inner: Arc<dyn ChatStore>,
-    failures_left: AtomicU32,
-    release_calls: AtomicU32,
+    failures: Failures,
+}
+
+/// A store method's first `left` calls fail with `error`; `calls` counts them all.
+#[derive(Debug)]
+struct Failures {
+    left: AtomicU32,
+    calls: AtomicU32,
     error: fn() -> StoreError,
+}
+
+impl Failures {
+    fn new(left: u32, error: fn() -> StoreError) -> Self {
+        Self {
+            left: AtomicU32::new(left),
+            calls: AtomicU32::new(0),
+            error,
+        }
+    }
+
+    /// One call: its injected error while failures are left.
+    fn call(&self) -> Result<(), StoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let failing = self
+            .left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok();
+        if failing { Err((self.error)()) } else { Ok(()) }
+    }
+
+    fn calls(&self) -> u32 {
+        self.calls.load(Ordering::SeqCst)
+    }
 }
 
 /// The backend cannot be reached: worth trying again.
@@ -475,9 +508,7 @@ impl FailingRelease {
         let memory = Stores::memory();
         let failing = Arc::new(Self {
             inner: Arc::clone(&memory.chats),
-            failures_left: AtomicU32::new(failures),
-            release_calls: AtomicU32::new(0),
-            error,
+            failures: Failures::new(failures, error),
         });
         let stores = Stores {
             chats: Arc::clone(&failing) as Arc<dyn ChatStore>,
@@ -490,16 +521,7 @@ impl FailingRelease {
 #[async_trait::async_trait]
 impl ChatStore for FailingRelease {
     async fn release_hold(&self, guest: &GuestId) -> Result<Vec<KeptEntry>, StoreError> {
-        self.release_calls.fetch_add(1, Ordering::SeqCst);
-        let failing = self
-            .failures_left
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
-                left.checked_sub(1)
-            })
-            .is_ok();
-        if failing {
-            return Err((self.error)());
-        }
+        self.failures.call()?;
         self.inner.release_hold(guest).await
     }
 
@@ -621,7 +643,7 @@ async fn a_resume_retries_a_failing_release_and_keeps_its_socket() {
     a.event("chat:partner:back").await;
     a.ask("chat:message", json!({"text": "three"})).await;
     assert_eq!(b.event("chat:message").await["text"], json!("three"));
-    assert_eq!(store.release_calls.load(Ordering::SeqCst), 3);
+    assert_eq!(store.failures.calls(), 3);
 }
 
 #[tokio::test]
@@ -642,7 +664,7 @@ async fn a_release_that_keeps_failing_keeps_the_socket_and_the_order() {
     assert_eq!(b.event("chat:message").await["text"], json!("three"));
     a.event("chat:partner:back").await;
     // Five failures, one release handing out "three", one finding nothing new.
-    assert_eq!(store.release_calls.load(Ordering::SeqCst), 7);
+    assert_eq!(store.failures.calls(), 7);
     a.ask("chat:message", json!({"text": "four"})).await;
     assert_eq!(b.event("chat:message").await["text"], json!("four"));
 }
@@ -664,11 +686,11 @@ async fn a_socket_that_goes_while_its_release_fails_leaves_the_hold_for_its_retu
     );
     drop(b);
     eventually("the failing releases stop with the socket", || {
-        let calls = store.release_calls.load(Ordering::SeqCst);
+        let calls = store.failures.calls();
         calls > 0 && node.duet.local_sockets() == 1
     })
     .await;
-    store.failures_left.store(0, Ordering::SeqCst);
+    store.failures.left.store(0, Ordering::SeqCst);
     let mut b = bob_back(&node, &bob_token, &room, one_seq).await;
     assert_eq!(b.event("chat:message").await["text"], json!("two"));
     a.ask("chat:message", json!({"text": "three"})).await;
@@ -688,5 +710,109 @@ async fn a_release_that_retrying_cannot_cure_ends_the_resume_at_once() {
     let ack = b.ask("chat:message", json!({"text": "still here"})).await;
     assert_eq!(ack["ok"], json!(true));
     assert_eq!(a.event("chat:message").await["text"], json!("still here"));
-    assert_eq!(store.release_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(store.failures.calls(), 1);
+}
+
+/// A presence store whose first `failures` calls of `register_connection` fail with `error`:
+/// the store gone between a guest's token check and the record of its connection. Everything
+/// else is the memory store's.
+#[derive(Debug)]
+struct FailingRegistration {
+    inner: Arc<dyn PresenceStore>,
+    failures: Failures,
+}
+
+impl FailingRegistration {
+    fn stores(failures: u32, error: fn() -> StoreError) -> (Stores, Arc<Self>) {
+        let memory = Stores::memory();
+        let failing = Arc::new(Self {
+            inner: Arc::clone(&memory.presence),
+            failures: Failures::new(failures, error),
+        });
+        let stores = Stores {
+            presence: Arc::clone(&failing) as Arc<dyn PresenceStore>,
+            ..memory
+        };
+        (stores, failing)
+    }
+}
+
+#[async_trait::async_trait]
+impl PresenceStore for FailingRegistration {
+    async fn register_connection(
+        &self,
+        connection: &Connection,
+    ) -> Result<Option<Connection>, StoreError> {
+        self.failures.call()?;
+        self.inner.register_connection(connection).await
+    }
+
+    async fn unregister_connection(
+        &self,
+        guest: &GuestId,
+        socket_id: &str,
+    ) -> Result<bool, StoreError> {
+        self.inner.unregister_connection(guest, socket_id).await
+    }
+    async fn connection(&self, guest: &GuestId) -> Result<Option<Connection>, StoreError> {
+        self.inner.connection(guest).await
+    }
+    async fn heartbeat(
+        &self,
+        node: &NodeId,
+        connected_sockets: u64,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.inner.heartbeat(node, connected_sockets, ttl).await
+    }
+    async fn live_nodes(&self) -> Result<Vec<NodeId>, StoreError> {
+        self.inner.live_nodes().await
+    }
+    async fn claim_dead_nodes(&self) -> Result<Vec<DeadNode>, StoreError> {
+        self.inner.claim_dead_nodes().await
+    }
+    async fn remove_node(&self, node: &NodeId) -> Result<Vec<Connection>, StoreError> {
+        self.inner.remove_node(node).await
+    }
+    async fn counts(&self) -> Result<PresenceCounts, StoreError> {
+        self.inner.counts().await
+    }
+    async fn lost_state(&self, node: &NodeId) -> Result<bool, StoreError> {
+        self.inner.lost_state(node).await
+    }
+}
+
+#[tokio::test]
+async fn a_connection_the_store_cannot_record_yet_is_retried_and_the_socket_kept() {
+    // Disconnected by the server instead, a stock socket.io-client would not come back.
+    let (stores, presence) = FailingRegistration::stores(3, unreachable);
+    let node = start_on(Settings::default(), stores).await;
+    let (ada_token, ada) = node.guest("Ada").await;
+    let (bob_token, _) = node.guest("Bob").await;
+    let (mut a, connected) = Client::open(&node, json!({"token": ada_token})).await;
+    assert_eq!(connected, Ok(()));
+    // Its first event waits behind the retries, and is answered once the connection is known.
+    assert_eq!(
+        a.ask("user:match", json!({"interests": ["retry"]})).await,
+        json!({"ok": true, "status": "waiting"})
+    );
+    assert_eq!(
+        presence.failures.calls(),
+        4,
+        "three failures, then the record"
+    );
+    let ada_id: GuestId = ada.parse().unwrap_or_else(|e| panic!("{e}"));
+    let recorded = node.duet.stores().presence.connection(&ada_id).await;
+    assert!(matches!(recorded, Ok(Some(_))), "{recorded:?}");
+
+    // The socket serves on: a partner comes, and messages flow both ways.
+    let (mut b, _) = Client::open(&node, json!({"token": bob_token})).await;
+    b.ask("user:match", json!({"interests": ["retry"]})).await;
+    a.event("user:matched").await;
+    b.event("user:matched").await;
+    assert_eq!(
+        b.ask("chat:message", json!({"text": "hi"})).await["ok"],
+        json!(true)
+    );
+    assert_eq!(a.event("chat:message").await["text"], json!("hi"));
 }
