@@ -72,6 +72,7 @@ async fn run(config: Config) -> Result<(), String> {
         #[cfg(feature = "redis")]
         Backend::Cluster(cluster) => {
             use duet_transport::cluster::FredAdapter;
+            let cluster = *cluster;
             let (layer, io) = settings
                 .socket_io_builder()
                 .with_adapter::<FredAdapter<_>>(cluster.adapter)
@@ -85,6 +86,7 @@ async fn run(config: Config) -> Result<(), String> {
                     adapter: AdapterKind::Redis,
                     redis_fallback: false,
                 })
+                .adapter_health(move || cluster.health.receiving())
                 .build(&io);
             init.await
                 .map_err(|e| format!("the Socket.IO Redis adapter did not start: {e}"))?;
@@ -216,7 +218,7 @@ enum Backend {
     Memory(Readiness),
     /// Redis: store, queue and the Socket.IO adapter.
     #[cfg(feature = "redis")]
-    Cluster(duet_transport::cluster::Cluster),
+    Cluster(Box<duet_transport::cluster::Cluster>),
 }
 
 /// Redis when configured and reachable; otherwise memory, loudly, with `/ready` degraded.
@@ -238,7 +240,7 @@ async fn choose_backend(config: &Config, matching: MatchConfig) -> Backend {
                 tracing::info!(
                     "cluster mode: presence, matching and the Socket.IO adapter on Redis"
                 );
-                return Backend::Cluster(cluster);
+                return Backend::Cluster(Box::new(cluster));
             }
             Ok(Err(error)) => tracing::error!(
                 %error,

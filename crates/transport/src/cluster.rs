@@ -2,9 +2,10 @@
 //! adapter on one Redis, connected together.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use duet_core::redis::fred::clients::SubscriberClient;
-use duet_core::redis::fred::interfaces::{EventInterface, PubsubInterface};
+use duet_core::redis::fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
 use duet_matchmaker::{MatchConfig, MatchQueue, QueueError, RedisQueue, RedisQueueConfig};
 use duet_presence_store::{RedisStore, RedisStoreConfig, StoreError, Stores};
 use socketioxide_redis::drivers::fred::FredDriver;
@@ -23,16 +24,54 @@ const SUBSCRIBER_CAPACITY: usize = 16 * 1024;
 /// fred's `resubscribe_all` starts with a plain SUBSCRIBE, which Redis refuses without channels,
 /// so it never reaches the sharded ones the adapter uses). Retries until it succeeds; the task
 /// lives as long as the subscriber.
-fn keep_subscriptions(subscriber: SubscriberClient) {
+fn keep_subscriptions(subscriber: SubscriberClient) -> AdapterHealth {
+    let health = AdapterHealth {
+        subscriber: subscriber.clone(),
+        subscribed: Arc::new(AtomicBool::new(true)),
+    };
+    let subscribed = Arc::clone(&health.subscribed);
     tokio::spawn(async move {
         let mut reconnections = subscriber.reconnect_rx();
         loop {
             match reconnections.recv().await {
-                Ok(_) | Err(RecvError::Lagged(_)) => resubscribe(&subscriber).await,
+                Ok(_) | Err(RecvError::Lagged(_)) => {
+                    subscribed.store(false, Ordering::Release);
+                    resubscribe(&subscriber).await;
+                    subscribed.store(true, Ordering::Release);
+                }
                 Err(RecvError::Closed) => return,
             }
         }
     });
+    health
+}
+
+/// Whether this node hears what the other nodes publish to its sockets: the adapter's
+/// subscriber is connected, and its channels were subscribed again after its last
+/// reconnection. Between a Redis restart and that moment the store may answer again while the
+/// events other nodes send here (a `user:matched`, a relayed message) are lost on the way, so
+/// `/ready` reports the node degraded until both hold ([`DuetBuilder::adapter_health`]).
+///
+/// [`DuetBuilder::adapter_health`]: crate::DuetBuilder::adapter_health
+#[derive(Clone)]
+pub struct AdapterHealth {
+    subscriber: SubscriberClient,
+    subscribed: Arc<AtomicBool>,
+}
+
+impl AdapterHealth {
+    /// Whether the adapter receives what other nodes publish.
+    pub fn receiving(&self) -> bool {
+        self.subscriber.is_connected() && self.subscribed.load(Ordering::Acquire)
+    }
+}
+
+impl std::fmt::Debug for AdapterHealth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdapterHealth")
+            .field("receiving", &self.receiving())
+            .finish()
+    }
 }
 
 async fn resubscribe(subscriber: &SubscriberClient) {
@@ -76,6 +115,9 @@ pub struct Cluster {
     pub adapter: RedisAdapterCtr<FredDriver>,
     /// Reports and bans on Redis (for [`Moderation`](crate::Moderation)).
     pub moderation: Arc<dyn duet_moderation::ModerationStore>,
+    /// Whether the adapter hears the other nodes (for
+    /// [`DuetBuilder::adapter_health`](crate::DuetBuilder::adapter_health)).
+    pub health: AdapterHealth,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -123,7 +165,7 @@ pub async fn connect(
             builder.build_subscriber_client()
         })
         .map_err(ClusterError::Redis)?;
-    keep_subscriptions(subscriber.clone());
+    let health = keep_subscriptions(subscriber.clone());
     // Every buffer between Redis and the sockets is sized for bursts: socketioxide-redis drops
     // (and only logs) what overflows its default 1 024-message channels.
     let adapter_config = RedisAdapterConfig::default()
@@ -155,6 +197,7 @@ pub async fn connect(
         queue: Arc::new(queue),
         adapter,
         moderation: Arc::new(moderation),
+        health,
     })
 }
 

@@ -22,7 +22,7 @@ use socketioxide::adapter::Adapter;
 use crate::error::ApiError;
 use crate::metrics as names;
 use crate::moderate::client_ip;
-use crate::node::Duet;
+use crate::node::{AdapterHealthCheck, Duet};
 
 /// The largest body `POST /api/guest/session` accepts; a username needs far less.
 const MAX_SESSION_BODY_BYTES: usize = 4 * 1024;
@@ -398,7 +398,11 @@ async fn ready<A: Adapter>(State(duet): State<Arc<Duet<A>>>) -> Response {
     let store_answers = tokio::time::timeout(READY_PROBE_TIMEOUT, duet.stores.sessions.ping())
         .await
         .is_ok_and(|ping| ping.is_ok());
-    let healthy = store_answers && !duet.readiness.redis_fallback;
+    let adapter_hears = duet
+        .adapter_health
+        .as_ref()
+        .is_none_or(AdapterHealthCheck::receiving);
+    let healthy = store_answers && adapter_hears && !duet.readiness.redis_fallback;
     let body = json!({
         "status": if healthy { "ready" } else { "degraded" },
         "store": duet.stores.kind().as_str(),

@@ -92,6 +92,8 @@ pub struct Duet<A: Adapter> {
     pub(crate) queue: Arc<dyn MatchQueue>,
     pub(crate) settings: Settings,
     pub(crate) readiness: Readiness,
+    /// [`DuetBuilder::adapter_health`].
+    pub(crate) adapter_health: Option<AdapterHealthCheck>,
     pub(crate) node_id: NodeId,
     /// The per-guest event budget.
     pub(crate) event_budget: KeyedBudget<GuestId>,
@@ -145,8 +147,27 @@ pub struct DuetBuilder {
     queue: Arc<dyn MatchQueue>,
     settings: Settings,
     readiness: Readiness,
+    adapter_health: Option<AdapterHealthCheck>,
     node_id: Option<NodeId>,
     moderation: Option<Moderation>,
+}
+
+/// Whether the adapter hears the other nodes ([`DuetBuilder::adapter_health`]).
+#[derive(Clone)]
+pub(crate) struct AdapterHealthCheck(Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl AdapterHealthCheck {
+    pub(crate) fn receiving(&self) -> bool {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for AdapterHealthCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("AdapterHealthCheck")
+            .field(&self.receiving())
+            .finish()
+    }
 }
 
 impl DuetBuilder {
@@ -167,6 +188,14 @@ impl DuetBuilder {
     /// Sets what `/ready` reports (default: local adapter, no fallback).
     pub fn readiness(mut self, readiness: Readiness) -> Self {
         self.readiness = readiness;
+        self
+    }
+
+    /// Makes `/ready` answer `503 degraded` while `receiving` says the adapter does not hear
+    /// the other nodes (for the Redis adapter, `cluster::AdapterHealth::receiving`; default:
+    /// always hears).
+    pub fn adapter_health(mut self, receiving: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.adapter_health = Some(AdapterHealthCheck(Arc::new(receiving)));
         self
     }
 
@@ -194,6 +223,7 @@ impl DuetBuilder {
             queue: self.queue,
             settings,
             readiness: self.readiness,
+            adapter_health: self.adapter_health,
             node_id: self
                 .node_id
                 .unwrap_or_else(NodeId::random)
@@ -249,6 +279,7 @@ impl Duet<socketioxide::adapter::LocalAdapter> {
             queue,
             settings: Settings::default(),
             readiness: Readiness::default(),
+            adapter_health: None,
             node_id: None,
             moderation: None,
         }

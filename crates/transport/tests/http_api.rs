@@ -568,3 +568,29 @@ async fn spoofed_forwarded_for_entries_do_not_escape_the_per_ip_budget() {
     let limited = api.create_forwarded(direct, "8.8.8.200").await;
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// A node whose adapter does not hear the other nodes (its Redis subscriber reconnecting, its
+/// channels not yet subscribed again) is not ready, even while its store answers.
+#[tokio::test]
+async fn ready_is_degraded_while_the_adapter_does_not_hear_the_other_nodes() {
+    let hears = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tokens = TokenService::new(SECRET).unwrap_or_else(|e| panic!("{e}"));
+    let queue = Arc::new(MemoryQueue::new(MatchConfig::default()));
+    let (_layer, io) = Settings::default().socket_io_builder().build_layer();
+    let adapter_hears = Arc::clone(&hears);
+    let (duet, ()) = Duet::builder(tokens, Stores::memory(), queue)
+        .adapter_health(move || adapter_hears.load(std::sync::atomic::Ordering::SeqCst))
+        .build(&io);
+    let api = Api {
+        router: duet.router(),
+        clock: ManualClock::new(),
+        _redis_keys: None,
+    };
+    let deaf = api.call("GET", "/ready", None, None).await;
+    assert_eq!(deaf.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(deaf.body["status"], "degraded");
+    hears.store(true, std::sync::atomic::Ordering::SeqCst);
+    let ready = api.call("GET", "/ready", None, None).await;
+    assert_eq!(ready.status, StatusCode::OK);
+    assert_eq!(ready.body["status"], "ready");
+}
