@@ -306,3 +306,103 @@ mod tests {
         assert_eq!(remove_redis_keys(&url, outside.prefix()).expect("count"), 1);
     }
 }
+
+/// A `redis-server` of a test's own, on a free port, for tests that stop and start it again
+/// (never the shared one of `DUET_TEST_REDIS_URL`). Killed when dropped.
+#[derive(Debug)]
+pub struct OwnRedis {
+    port: u16,
+    server: Option<std::process::Child>,
+}
+
+impl OwnRedis {
+    /// Starts one, or `None` (after printing why) when there is no `redis-server` to run.
+    ///
+    /// # Panics
+    ///
+    /// When `CI=true` and `redis-server` cannot be started, or when it does not answer within
+    /// five seconds.
+    pub fn start(test_name: &str) -> Option<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|address| address.port())
+            .unwrap_or_else(|e| panic!("{test_name}: no free port: {e}"));
+        let mut redis = Self { port, server: None };
+        match redis.spawn() {
+            Ok(()) => Some(redis),
+            Err(error) if running_in_ci() => {
+                panic!("{test_name}: CI=true but redis-server cannot be started: {error}")
+            }
+            Err(error) => {
+                eprintln!("SKIPPED {test_name}: redis-server cannot be started: {error}");
+                None
+            }
+        }
+    }
+
+    /// Its port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it (everything it held is gone: it keeps nothing on disk).
+    pub fn stop(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+    }
+
+    /// Starts it again, empty, on the same port.
+    ///
+    /// # Panics
+    ///
+    /// When it cannot be started or does not answer within five seconds.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn()
+            .unwrap_or_else(|e| panic!("redis-server did not start again: {e}"));
+    }
+
+    fn spawn(&mut self) -> std::io::Result<()> {
+        let server = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()?;
+        self.server = Some(server);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if self.answers() {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!(
+            "redis-server on port {} did not answer within 5 s",
+            self.port
+        );
+    }
+
+    fn answers(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let mut reply = [0; 7];
+        stream.write_all(b"PING\r\n").is_ok()
+            && stream.read_exact(&mut reply).is_ok()
+            && &reply == b"+PONG\r\n"
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -31,15 +31,27 @@ fn keep_subscriptions(subscriber: SubscriberClient) -> AdapterHealth {
     };
     let subscribed = Arc::clone(&health.subscribed);
     tokio::spawn(async move {
+        let mut errors = subscriber.error_rx();
         let mut reconnections = subscriber.reconnect_rx();
         loop {
-            match reconnections.recv().await {
-                Ok(_) | Err(RecvError::Lagged(_)) => {
-                    subscribed.store(false, Ordering::Release);
-                    resubscribe(&subscriber).await;
-                    subscribed.store(true, Ordering::Release);
-                }
-                Err(RecvError::Closed) => return,
+            // fred reports a connection's end (or a failed reconnection) as an error, and only
+            // then the reconnection: not receiving from the first until channels are back.
+            // Biased, so that both arriving at once cannot leave the flag down after a
+            // reconnection already handled.
+            tokio::select! {
+                biased;
+                error = errors.recv() => match error {
+                    Ok(_) | Err(RecvError::Lagged(_)) => subscribed.store(false, Ordering::Release),
+                    Err(RecvError::Closed) => return,
+                },
+                reconnection = reconnections.recv() => match reconnection {
+                    Ok(_) | Err(RecvError::Lagged(_)) => {
+                        subscribed.store(false, Ordering::Release);
+                        resubscribe(&subscriber).await;
+                        subscribed.store(true, Ordering::Release);
+                    }
+                    Err(RecvError::Closed) => return,
+                },
             }
         }
     });
