@@ -12,6 +12,8 @@ use socketioxide_redis::drivers::fred::FredDriver;
 use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::backoff::Backoff;
+
 pub use socketioxide_redis::FredAdapter;
 
 /// Messages from other nodes the subscriber buffers before the adapter reads them. fred's
@@ -87,7 +89,7 @@ impl std::fmt::Debug for AdapterHealth {
 }
 
 async fn resubscribe(subscriber: &SubscriberClient) {
-    let mut wait = std::time::Duration::from_millis(50);
+    let mut backoff = Backoff::new();
     loop {
         let channels: Vec<String> = subscriber
             .tracked_shard_channels()
@@ -108,8 +110,7 @@ async fn resubscribe(subscriber: &SubscriberClient) {
             }
             Err(error) => {
                 tracing::warn!(%error, "cannot subscribe the cluster adapter again yet; retrying");
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(std::time::Duration::from_secs(2));
+                tokio::time::sleep(backoff.next_wait()).await;
             }
         }
     }

@@ -55,6 +55,7 @@
 //! | `redis` | `cluster::connect`: the Redis store, queue and Socket.IO adapter together |
 
 mod admin;
+mod backoff;
 mod client_ip;
 #[cfg(feature = "redis")]
 pub mod cluster;

@@ -18,6 +18,7 @@ use socketioxide::handler::{ConnectHandler, FromMessageParts, Value as PacketVal
 use socketioxide::socket::{DisconnectReason, Sid, Socket};
 use socketioxide_core::adapter::DefinedAdapter;
 
+use crate::backoff::Backoff;
 use crate::event::{
     ChatCleared, EndReason, EventName, Matched, OutgoingMessage, PartnerAway, PartnerBack,
     ServerEvent, SessionReplaced,
@@ -33,14 +34,8 @@ use crate::serve::ConnectionSlot;
 /// What a refused-for-backlog event is told to wait.
 const BACKLOG_RETRY_MS: u64 = 1000;
 
-/// How long a step of a socket's start (recording its connection, ending the hold of its
-/// resume) waits after a store failure before it tries again: the first wait, doubling after
-/// each failure up to the longest.
-const STORE_RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
-const STORE_RETRY_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Runs `step` until it succeeds, trying again after a wait that grows while the store is
-/// unavailable and `socket` is connected. A stock client that the server disconnects does not
+/// Runs `step` until it succeeds, trying again after a wait that grows ([`Backoff`]) while the
+/// store is unavailable and `socket` is connected. A stock client that the server disconnects does not
 /// reconnect by itself, so a store that fails for a while must not cost the guest its socket;
 /// the guest's own events wait behind the step. Another error (an unreadable reply: trying
 /// again cannot cure it), or the socket gone, ends it with that error.
@@ -50,13 +45,13 @@ async fn retry_while_unavailable<A: Adapter, T, F: Future<Output = Result<T, Sto
     what: &'static str,
     mut step: impl FnMut() -> F,
 ) -> Result<T, StoreError> {
-    let mut wait = STORE_RETRY_BACKOFF;
+    let mut backoff = Backoff::new();
     loop {
         match step().await {
             Err(error) if error.is_unavailable() && socket.connected() => {
+                let wait = backoff.next_wait();
                 tracing::warn!(%error, guest_id = %guest, retry_in = ?wait, "cannot {what} yet");
                 tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(STORE_RETRY_BACKOFF_MAX);
             }
             done => return done,
         }
