@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import http from 'node:http';
-import { startServer, connect, pause } from './harness.mjs';
+import { startServer, connect, next, pause } from './harness.mjs';
 
 const servers = [];
 after(() => Promise.all(servers.map((server) => server.stop())));
@@ -117,7 +117,7 @@ test('guests whose WebSocket came by upgrade from long-polling do not count agai
     const guest = await newGuestClosing(server);
     const socket = await connect(server, guest.token, { transports: ['polling', 'websocket'] });
     if (socket.io.engine.transport.name !== 'websocket') {
-      await new Promise((resolve) => socket.io.engine.once('upgrade', resolve));
+      await next(socket.io.engine, 'upgrade');
     }
     sockets.push(socket);
   }
