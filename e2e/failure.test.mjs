@@ -210,6 +210,99 @@ test('after a Redis restart, cross-node pairs match, chat and signal again withi
   }
 });
 
+/**
+ * A TCP proxy on a free port in front of the Redis at `redisPort`, as the network between one
+ * node and Redis: `cut()` closes every connection through it and refuses new ones until
+ * `heal()`; the other side of the cut (Redis, the other nodes) goes on.
+ */
+async function cuttableLink(redisPort) {
+  let cut = false;
+  const open = new Set();
+  const server = net.createServer((client) => {
+    if (cut) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(redisPort, '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      open.add(socket);
+      socket.on('error', () => {});
+      socket.on('close', () => { client.destroy(); upstream.destroy(); open.delete(socket); });
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `redis://127.0.0.1:${server.address().port}`,
+    cut() {
+      cut = true;
+      for (const socket of open) socket.destroy();
+    },
+    heal() {
+      cut = false;
+    },
+    close: () => new Promise((resolve) => { for (const socket of open) socket.destroy(); server.close(resolve); }),
+  };
+}
+
+test('a node cut off from Redis for a while catches its guests up: the pair formed and the message sent meanwhile arrive once it hears again', { skip }, async () => {
+  const port = await freePort();
+  const redis = await startRedis(port);
+  const link = await cuttableLink(port);
+  const shared = { DUET_JWT_SECRET: 'cut-off-test-secret-cut-off-test-secret', DUET_SESSION_RATE_LIMIT_PER_MINUTE: '1000' };
+  const nodes = [];
+  try {
+    nodes.push(await startServer({ ...shared, DUET_NODE_ID: 'cut-off', DUET_REDIS_URL: link.url }));
+    nodes.push(await startServer({ ...shared, DUET_NODE_ID: 'beyond', DUET_REDIS_URL: `redis://127.0.0.1:${port}` }));
+    const [cutOff, beyond] = nodes;
+    const ada = await newGuest(cutOff, 'Ada');
+    const sa = await connect(cutOff, ada.token);
+    assert.equal((await ask(sa, 'user:match')).status, 'waiting');
+    const matched = next(sa, 'user:matched', 15000);
+    const message = next(sa, 'chat:message', 15000);
+
+    link.cut();
+    await until(async () => (await http(cutOff, 'GET', '/ready')).status === 503, 5000, 'the cut-off node says it is degraded');
+    // Bob, on the node that still reaches Redis, is paired with Ada at once and writes to her:
+    // both events are published while Ada's node hears nothing.
+    const bob = await newGuest(beyond, 'Bob');
+    const sb = await connect(beyond, bob.token);
+    const mb = next(sb, 'user:matched');
+    await ask(sb, 'user:match');
+    const { roomId } = await mb;
+    const ack = await ask(sb, 'chat:message', { text: 'sent while her node was cut off' });
+    assert.equal(ack.ok, true, JSON.stringify(ack));
+    await pause(300);
+
+    link.heal();
+    const healed = Date.now();
+    const again = await matched;
+    assert.equal(again.roomId, roomId, 'Ada is told of the pair formed while her node was cut off');
+    assert.equal(again.partner.username, 'Bob');
+    assert.equal(again.initiator, true, 'Ada waited longer: she makes the offer');
+    const missed = await message;
+    assert.equal(missed.text, 'sent while her node was cut off');
+    assert.equal(missed.seq, 1, 'with its number, for a client to drop it if it had it');
+    assert.ok(Date.now() - healed < 10_000, `caught up ${Date.now() - healed} ms after the link came back`);
+    await until(async () => (await http(cutOff, 'GET', '/ready')).status === 200, 5000, '/ready back to 200');
+
+    // The chat goes on, both ways.
+    const toBob = next(sb, 'chat:message', 5000);
+    assert.ok((await ask(sa, 'chat:message', { text: 'got it' })).ok);
+    assert.equal((await toBob).text, 'got it');
+    const toAda = next(sa, 'chat:message', 5000);
+    assert.ok((await ask(sb, 'chat:message', { text: 'good' })).ok);
+    assert.equal((await toAda).text, 'good');
+    sa.disconnect();
+    sb.disconnect();
+  } finally {
+    for (const node of nodes) await node.stop();
+    await link.close();
+    await stopRedis(redis);
+  }
+});
+
 test('Redis that comes back empty loses nothing the nodes know: chats go on, waiting guests are paired', { skip }, async () => {
   const cluster = await twoNodesOnThrowawayRedis(['restore-one', 'restore-two'], { DUET_MATCH_INTEREST_WAIT_MS: '300' });
   const [one, two] = cluster.nodes;

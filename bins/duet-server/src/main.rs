@@ -86,7 +86,7 @@ async fn run(config: Config) -> Result<(), String> {
                     adapter: AdapterKind::Redis,
                     redis_fallback: false,
                 })
-                .adapter_health(move || cluster.health.receiving())
+                .adapter_link(cluster.health)
                 .build(&io);
             init.await
                 .map_err(|e| format!("the Socket.IO Redis adapter did not start: {e}"))?;

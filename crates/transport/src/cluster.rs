@@ -2,7 +2,7 @@
 //! adapter on one Redis, connected together.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use duet_core::redis::fred::clients::SubscriberClient;
 use duet_core::redis::fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
@@ -30,11 +30,24 @@ fn keep_subscriptions(subscriber: SubscriberClient) -> AdapterHealth {
     let health = AdapterHealth {
         subscriber: subscriber.clone(),
         subscribed: Arc::new(AtomicBool::new(true)),
+        interruptions: Arc::new(AtomicU64::new(0)),
+    };
+    let subscribed = Arc::clone(&health.subscribed);
+    let interruptions = Arc::clone(&health.interruptions);
+    // Counted when the flag drops (not per error: a reconnection that keeps failing is one
+    // interruption), and before the flag drops, so whoever sees it down sees the count too.
+    let interrupted = move || {
+        if subscribed.load(Ordering::Acquire) {
+            interruptions.fetch_add(1, Ordering::AcqRel);
+        }
+        subscribed.store(false, Ordering::Release);
     };
     let subscribed = Arc::clone(&health.subscribed);
     tokio::spawn(async move {
         let mut errors = subscriber.error_rx();
         let mut reconnections = subscriber.reconnect_rx();
+        // fred reports the client's first connection as a reconnection too: no interruption.
+        let mut first_connection = true;
         loop {
             // fred reports a connection's end (or a failed reconnection) as an error, and only
             // then the reconnection: not receiving from the first until channels are back.
@@ -43,12 +56,16 @@ fn keep_subscriptions(subscriber: SubscriberClient) -> AdapterHealth {
             tokio::select! {
                 biased;
                 error = errors.recv() => match error {
-                    Ok(_) | Err(RecvError::Lagged(_)) => subscribed.store(false, Ordering::Release),
+                    Ok(_) | Err(RecvError::Lagged(_)) => interrupted(),
                     Err(RecvError::Closed) => return,
                 },
                 reconnection = reconnections.recv() => match reconnection {
                     Ok(_) | Err(RecvError::Lagged(_)) => {
-                        subscribed.store(false, Ordering::Release);
+                        if std::mem::take(&mut first_connection) {
+                            subscribed.store(false, Ordering::Release);
+                        } else {
+                            interrupted();
+                        }
                         resubscribe(&subscriber).await;
                         subscribed.store(true, Ordering::Release);
                     }
@@ -64,19 +81,37 @@ fn keep_subscriptions(subscriber: SubscriberClient) -> AdapterHealth {
 /// subscriber is connected, and its channels were subscribed again after its last
 /// reconnection. Between a Redis restart and that moment the store may answer again while the
 /// events other nodes send here (a `user:matched`, a relayed message) are lost on the way, so
-/// `/ready` reports the node degraded until both hold ([`DuetBuilder::adapter_health`]).
+/// `/ready` reports the node degraded until both hold, and the node catches its guests up
+/// after each interruption ([`DuetBuilder::adapter_link`]).
 ///
-/// [`DuetBuilder::adapter_health`]: crate::DuetBuilder::adapter_health
+/// [`DuetBuilder::adapter_link`]: crate::DuetBuilder::adapter_link
 #[derive(Clone)]
 pub struct AdapterHealth {
     subscriber: SubscriberClient,
     subscribed: Arc<AtomicBool>,
+    interruptions: Arc<AtomicU64>,
 }
 
 impl AdapterHealth {
     /// Whether the adapter receives what other nodes publish.
     pub fn receiving(&self) -> bool {
         self.subscriber.is_connected() && self.subscribed.load(Ordering::Acquire)
+    }
+
+    /// How many times the adapter has stopped receiving (its subscriber's connection ended,
+    /// or a reconnection began) since it connected.
+    pub fn interruptions(&self) -> u64 {
+        self.interruptions.load(Ordering::Acquire)
+    }
+}
+
+impl crate::node::AdapterLink for AdapterHealth {
+    fn receiving(&self) -> bool {
+        AdapterHealth::receiving(self)
+    }
+
+    fn interruptions(&self) -> u64 {
+        AdapterHealth::interruptions(self)
     }
 }
 
@@ -129,7 +164,7 @@ pub struct Cluster {
     /// Reports and bans on Redis (for [`Moderation`](crate::Moderation)).
     pub moderation: Arc<dyn duet_moderation::ModerationStore>,
     /// Whether the adapter hears the other nodes (for
-    /// [`DuetBuilder::adapter_health`](crate::DuetBuilder::adapter_health)).
+    /// [`DuetBuilder::adapter_link`](crate::DuetBuilder::adapter_link)).
     pub health: AdapterHealth,
 }
 

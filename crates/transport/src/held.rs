@@ -8,6 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use duet_core::{GuestId, RoomId, Timestamp};
+use duet_presence_store::KeptEntry;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{ChatCleared, ChatEnded, OutgoingFile, OutgoingMessage};
@@ -117,10 +118,70 @@ impl Held<'_> {
     }
 }
 
+/// The entries of a log (oldest first) that may have been sent at `since` or later: those after
+/// the last message sent before it. Markers carry no time of their own, so those after that
+/// message count as later.
+pub(crate) fn kept_since(mut entries: Vec<KeptEntry>, since: Timestamp) -> Vec<KeptEntry> {
+    let sent_before = |kept: &KeptEntry| matches!(Held::decode(&kept.entry), Some(Held::Message(message)) if message.sent_at < since);
+    match entries.iter().rposition(sent_before) {
+        Some(last_before) => entries.split_off(last_before + 1),
+        None => entries,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::event::EndReason;
+
+    #[test]
+    fn what_was_kept_since_a_moment_starts_after_the_last_message_sent_before_it() {
+        let room_id = RoomId::random();
+        let message = |seq: u64, second: i64| {
+            let outgoing = OutgoingMessage {
+                id: format!("m{seq}"),
+                room_id,
+                from: GuestId::random(),
+                text: Some("hi".into()),
+                file: None,
+                client_id: None,
+                sent_at: Timestamp::from_unix_millis(second * 1000),
+                seq: None,
+            };
+            KeptEntry {
+                seq,
+                entry: Held::Message(HeldMessage::from(&outgoing)).encode(),
+            }
+        };
+        let cleared = KeptEntry {
+            seq: 3,
+            entry: Held::Cleared(ChatCleared {
+                room_id,
+                by: GuestId::random(),
+                seq: None,
+            })
+            .encode(),
+        };
+        let log = vec![message(1, 1), message(2, 2), cleared, message(4, 3)];
+        let seqs = |since_ms: i64| -> Vec<u64> {
+            kept_since(log.clone(), Timestamp::from_unix_millis(since_ms))
+                .iter()
+                .map(|kept| kept.seq)
+                .collect()
+        };
+        assert_eq!(seqs(500), [1, 2, 3, 4], "everything is as late or later");
+        assert_eq!(
+            seqs(2_000),
+            [2, 3, 4],
+            "a message sent at the moment counts"
+        );
+        assert_eq!(
+            seqs(2_500),
+            [3, 4],
+            "the marker after the last earlier message counts"
+        );
+        assert_eq!(seqs(10_000), Vec::<u64>::new());
+    }
 
     #[test]
     fn held_messages_round_trip_with_their_file() {

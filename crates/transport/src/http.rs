@@ -399,7 +399,7 @@ async fn ready<A: Adapter>(State(duet): State<Arc<Duet<A>>>) -> Response {
         .await
         .is_ok_and(|ping| ping.is_ok());
     let adapter_hears = duet
-        .adapter_health
+        .adapter_link
         .as_ref()
         .is_none_or(AdapterHealthCheck::receiving);
     let healthy = store_answers && adapter_hears && !duet.readiness.redis_fallback;

@@ -89,6 +89,17 @@ impl<T> Inbox<T> {
         self.hand_off(&mut state)
     }
 
+    /// Queues `item`, work of the node's own rather than an event of the client's: the bounds,
+    /// which keep a client's backlog in check, do not apply. A closed inbox still refuses it.
+    pub(crate) fn push_unbounded(&self, item: T) -> Pushed<T> {
+        let mut state = self.lock();
+        if state.closed {
+            return Pushed::Refused(item);
+        }
+        state.queue.push_back((item, 0));
+        self.hand_off(&mut state)
+    }
+
     /// Queues `item` as the last one (the socket's end): everything pushed after it is refused,
     /// another last item included (a socket ends once).
     pub(crate) fn push_last(&self, item: T) -> Pushed<T> {
@@ -172,6 +183,17 @@ mod tests {
             "over the count bound"
         );
         assert_eq!(inbox.len(), 2);
+    }
+
+    #[test]
+    fn the_nodes_own_work_is_queued_past_the_bounds_but_not_past_the_end() {
+        let inbox = Inbox::held(1, 10);
+        assert!(matches!(inbox.push(1, 5), Pushed::Queued));
+        assert!(matches!(inbox.push(2, 5), Pushed::Refused(2)), "full");
+        assert!(matches!(inbox.push_unbounded(3), Pushed::Queued));
+        assert!(matches!(inbox.push_last(9), Pushed::Queued));
+        assert!(matches!(inbox.push_unbounded(4), Pushed::Refused(4)));
+        assert_eq!(drain(&inbox), [1, 3, 9]);
     }
 
     #[test]

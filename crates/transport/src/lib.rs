@@ -56,6 +56,7 @@
 
 mod admin;
 mod backoff;
+mod catch_up;
 mod client_ip;
 #[cfg(feature = "redis")]
 pub mod cluster;
@@ -87,7 +88,7 @@ pub use event::{
 };
 pub use held::HELD_MESSAGES;
 pub use moderate::{AdminToken, DEFAULT_REPORT_WINDOW, Moderation};
-pub use node::{ClusterStats, Duet, DuetBuilder, NodeTasks};
+pub use node::{AdapterLink, ClusterStats, Duet, DuetBuilder, NodeTasks};
 pub use rate_limit::KeyedBudget;
 pub use reply::EventError;
 pub use settings::{AdapterKind, Readiness, Settings};

@@ -129,6 +129,10 @@ pub const UNNUMBERED: &str = "duet_events_unnumbered_total";
 /// Messages between nodes that the Redis adapter dropped because a receiving buffer was full
 /// (socketioxide-redis logs them as lagged or dropped; see [`crate::cluster::loss_counter`]).
 pub const CLUSTER_DROPPED: &str = "duet_cluster_messages_dropped_total";
+/// Sockets caught up from the store after this node's link to the other nodes was interrupted
+/// (see [`crate::AdapterLink`]), labelled by `result`: `sent` (it was in a chat and was sent
+/// it again) or `none` (nothing to catch up on).
+pub const CATCH_UPS: &str = "duet_socket_catch_ups_total";
 /// TCP connections closed at once because their IP held too many that had not authenticated
 /// (`DUET_MAX_PENDING_CONNECTIONS_PER_IP`).
 pub const CONNECTIONS_REFUSED: &str = "duet_http_connections_refused_total";

@@ -92,8 +92,8 @@ pub struct Duet<A: Adapter> {
     pub(crate) queue: Arc<dyn MatchQueue>,
     pub(crate) settings: Settings,
     pub(crate) readiness: Readiness,
-    /// [`DuetBuilder::adapter_health`].
-    pub(crate) adapter_health: Option<AdapterHealthCheck>,
+    /// [`DuetBuilder::adapter_link`].
+    pub(crate) adapter_link: Option<AdapterHealthCheck>,
     pub(crate) node_id: NodeId,
     /// The per-guest event budget.
     pub(crate) event_budget: KeyedBudget<GuestId>,
@@ -147,25 +147,43 @@ pub struct DuetBuilder {
     queue: Arc<dyn MatchQueue>,
     settings: Settings,
     readiness: Readiness,
-    adapter_health: Option<AdapterHealthCheck>,
+    adapter_link: Option<AdapterHealthCheck>,
     node_id: Option<NodeId>,
     moderation: Option<Moderation>,
 }
 
-/// Whether the adapter hears the other nodes ([`DuetBuilder::adapter_health`]).
+/// What a node asks of its adapter's link to the other nodes (for the Redis adapter,
+/// `cluster::AdapterHealth`): whether it hears them now, and how often it stopped hearing them.
+///
+/// Events the other nodes publish to this node's sockets while it hears nothing (a `user:matched`,
+/// a relayed `chat:message`) are lost on the way: pub/sub keeps nothing. The node therefore
+/// reports itself degraded while [`receiving`](Self::receiving) is false, and once it hears
+/// again it catches up each of its guests in a chat from the store (see `docs/protocol.md`,
+/// "After the node's link to the other nodes was interrupted").
+pub trait AdapterLink: Send + Sync + 'static {
+    /// Whether what the other nodes publish reaches this node now.
+    fn receiving(&self) -> bool;
+
+    /// How many times the link has stopped receiving since it was made: the node notices a
+    /// new interruption by this count changing, however short it was.
+    fn interruptions(&self) -> u64;
+}
+
+/// The node's [`AdapterLink`], if it has one ([`DuetBuilder::adapter_link`]).
 #[derive(Clone)]
-pub(crate) struct AdapterHealthCheck(Arc<dyn Fn() -> bool + Send + Sync>);
+pub(crate) struct AdapterHealthCheck(pub(crate) Arc<dyn AdapterLink>);
 
 impl AdapterHealthCheck {
     pub(crate) fn receiving(&self) -> bool {
-        (self.0)()
+        self.0.receiving()
     }
 }
 
 impl std::fmt::Debug for AdapterHealthCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("AdapterHealthCheck")
-            .field(&self.receiving())
+        f.debug_struct("AdapterHealthCheck")
+            .field("receiving", &self.receiving())
+            .field("interruptions", &self.0.interruptions())
             .finish()
     }
 }
@@ -191,11 +209,13 @@ impl DuetBuilder {
         self
     }
 
-    /// Makes `/ready` answer `503 degraded` while `receiving` says the adapter does not hear
-    /// the other nodes (for the Redis adapter, `cluster::AdapterHealth::receiving`; default:
-    /// always hears).
-    pub fn adapter_health(mut self, receiving: impl Fn() -> bool + Send + Sync + 'static) -> Self {
-        self.adapter_health = Some(AdapterHealthCheck(Arc::new(receiving)));
+    /// Gives the node its adapter's link to the other nodes (default: none, for adapters that
+    /// always hear them, like the local one). `/ready` answers `503 degraded` while the link
+    /// does not receive, and after each interruption the node catches its guests up on what
+    /// the other nodes sent meanwhile ([`AdapterLink`]). For the Redis adapter, pass
+    /// `cluster::Cluster::health`.
+    pub fn adapter_link(mut self, link: impl AdapterLink) -> Self {
+        self.adapter_link = Some(AdapterHealthCheck(Arc::new(link)));
         self
     }
 
@@ -223,7 +243,7 @@ impl DuetBuilder {
             queue: self.queue,
             settings,
             readiness: self.readiness,
-            adapter_health: self.adapter_health,
+            adapter_link: self.adapter_link,
             node_id: self
                 .node_id
                 .unwrap_or_else(NodeId::random)
@@ -279,7 +299,7 @@ impl Duet<socketioxide::adapter::LocalAdapter> {
             queue,
             settings: Settings::default(),
             readiness: Readiness::default(),
-            adapter_health: None,
+            adapter_link: None,
             node_id: None,
             moderation: None,
         }
@@ -296,8 +316,9 @@ impl<A: Adapter> Duet<A> {
     }
 
     /// Starts the node's background work: one upkeep loop (heartbeat, expired sessions, overdue
-    /// away marks, dead nodes, ticket refresh, budget pruning) and the matcher that pairs
-    /// guests whose interest wait is over. Must run inside a Tokio runtime.
+    /// away marks, dead nodes, ticket refresh, budget pruning), the matcher that pairs
+    /// guests whose interest wait is over, and, with an [`AdapterLink`], the watch that
+    /// catches guests up after the link was interrupted. Must run inside a Tokio runtime.
     pub fn spawn_tasks(self: &Arc<Self>) -> NodeTasks {
         let (mut due, matcher) =
             duet_matchmaker::spawn_matcher(Arc::clone(&self.queue), self.settings.matcher_tick);
@@ -325,9 +346,13 @@ impl<A: Adapter> Duet<A> {
                 duet.upkeep(tick).await;
             }
         });
-        NodeTasks {
-            tasks: vec![matcher, deliver, upkeep],
+        let mut tasks = vec![matcher, deliver, upkeep];
+        if let Some(AdapterHealthCheck(link)) = &self.adapter_link {
+            tasks.push(tokio::spawn(
+                Arc::clone(self).watch_adapter_link(Arc::clone(link)),
+            ));
         }
+        NodeTasks { tasks }
     }
 
     /// Ends the chats of the guests that an earlier incarnation of this node's name left

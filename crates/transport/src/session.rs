@@ -9,7 +9,7 @@ use std::sync::{Arc, Weak};
 
 use duet_auth::{AuthError, Authenticated, Session, extract_token};
 use duet_core::{ErrorCode, GuestId, NodeId, RoomId, Timestamp};
-use duet_presence_store::{Connection, DeadNode, KeptEntry, LastSeen, StoreError};
+use duet_presence_store::{Connection, DeadNode, KeptEntry, LastSeen, Pair, Return, StoreError};
 use serde_json::Value as Json;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
@@ -23,7 +23,7 @@ use crate::event::{
     ChatCleared, EndReason, EventName, Matched, OutgoingMessage, PartnerAway, PartnerBack,
     ServerEvent, SessionReplaced,
 };
-use crate::held::Held;
+use crate::held::{Held, kept_since};
 use crate::inbox::{Inbox, Pushed};
 use crate::loose::Loose;
 use crate::metrics as names;
@@ -87,6 +87,12 @@ enum Inbound<A: Adapter> {
         payload: Option<Loose>,
         reply: Reply<A>,
     },
+    /// What the other nodes sent the socket since `since` may have been lost on the way (the
+    /// node's link to them was interrupted): it is sent again from the store.
+    CatchUp {
+        socket: SocketRef<A>,
+        since: Timestamp,
+    },
     /// The socket is gone: the last item.
     Disconnected(DisconnectReason),
 }
@@ -140,6 +146,19 @@ pub(crate) async fn end_socket<A: Adapter>(socket: &Socket<A>, reason: Disconnec
         && let Pushed::Drain = context.inbox.push_last(Inbound::Disconnected(reason))
     {
         context.drain().await;
+    }
+}
+
+/// Queues a catch-up of `socket` ([`Inbound::CatchUp`]) behind the events it sent so far.
+pub(crate) fn queue_catch_up<A: Adapter>(socket: SocketRef<A>, since: Timestamp) {
+    let Some(context) = context_of(&socket) else {
+        return;
+    };
+    if let Pushed::Drain = context
+        .inbox
+        .push_unbounded(Inbound::CatchUp { socket, since })
+    {
+        tokio::spawn(async move { context.drain().await });
     }
 }
 
@@ -276,6 +295,17 @@ impl<A: Adapter> SocketContext<A> {
                     payload,
                     reply,
                 } => self.duet.apply(self, name, payload, reply).await,
+                Inbound::CatchUp { socket, since } => {
+                    let result = match self.duet.catch_up(&socket, self, since).await {
+                        Ok(true) => "sent",
+                        Ok(false) => "none",
+                        Err(failure) => {
+                            failure.log("catch up", &self.guest);
+                            "failed"
+                        }
+                    };
+                    metrics::counter!(names::CATCH_UPS, "result" => result).increment(1);
+                }
                 Inbound::Disconnected(reason) => self.duet.disconnected(self, reason).await,
             }
         }
@@ -455,18 +485,8 @@ impl<A: Adapter> Duet<A> {
     ) -> Result<(), Failure> {
         let me = context.guest;
         let back = self.stores.chats.come_back(&me, context.last_seen).await?;
-        if let Some(pair) = &back.pair {
-            self.known.paired(me, pair);
-            self.remember_if_local(pair).await;
-            let ice = self.ice_servers_until(&me, context.session.expires_at());
-            emit_here(socket, &Matched::new(pair, &me, ice, true));
-        }
-        emit_kept(socket, back.entries);
-        if back.pair.is_some() {
-            // The socket is in its guest's room already, but what its partner sends is still
-            // held: live, it could overtake the entries just sent, published from another node.
-            self.release_hold(socket, &me).await?;
-        }
+        self.send_back(socket, context, back.pair.as_ref(), true, back.entries)
+            .await?;
         if let (Some(pair), true) = (&back.pair, back.was_away && !replaced_live)
             && let Some(partner) = pair.partner_of(&me)
         {
@@ -476,6 +496,87 @@ impl<A: Adapter> Duet<A> {
             self.emit_to(&partner, &back, false).await;
         }
         Ok(())
+    }
+
+    /// Sends a guest back into its chat on `socket` after [`ChatStore::come_back`]: `user:matched`
+    /// (`resumed`) when `announce`, then `entries`, then what was kept meanwhile, until the hold
+    /// ends.
+    ///
+    /// [`ChatStore::come_back`]: duet_presence_store::ChatStore::come_back
+    async fn send_back(
+        &self,
+        socket: &SocketRef<A>,
+        context: &SocketContext<A>,
+        pair: Option<&Pair>,
+        announce: bool,
+        entries: Vec<KeptEntry>,
+    ) -> Result<(), Failure> {
+        let me = context.guest;
+        if let Some(pair) = pair {
+            self.known.paired(me, pair);
+            self.remember_if_local(pair).await;
+            if announce {
+                let ice = self.ice_servers_until(&me, context.session.expires_at());
+                emit_here(socket, &Matched::new(pair, &me, ice, true));
+            }
+        }
+        emit_kept(socket, entries);
+        if pair.is_some() {
+            // The socket is in its guest's room already, but what its partner sends is still
+            // held: live, it could overtake the entries just sent, published from another node.
+            self.release_hold(socket, &me).await?;
+        }
+        Ok(())
+    }
+
+    /// [`Inbound::CatchUp`]: a guest in a chat with a partner on another node gets what may
+    /// have been lost since `since`, as a resume would send it: `user:matched` (`resumed`)
+    /// again if the pair formed since, then every entry of its log that may have been sent
+    /// since ([`kept_since`]), with its number, then what came meanwhile. Some of it may have
+    /// arrived already: a client drops a message it has by its `id`, a clear by its `roomId`
+    /// and `seq` (`docs/protocol.md`). Returns whether anything was sent again.
+    ///
+    /// A pair on this node is left alone (its events never crossed the link), and so is a
+    /// guest whose connection moved to another socket (which resumes by itself).
+    async fn catch_up(
+        &self,
+        socket: &SocketRef<A>,
+        context: &SocketContext<A>,
+        since: Timestamp,
+    ) -> Result<bool, Failure> {
+        let me = context.guest;
+        if self.local_pair(&me).is_some() {
+            return Ok(false);
+        }
+        let socket_id = context.socket_id.to_string();
+        let back = retry_while_unavailable(socket, &me, "catch a guest up", || async {
+            let Some(pair) = self.stores.chats.pair_of(&me).await? else {
+                return Ok(None);
+            };
+            let connection = self.stores.presence.connection(&me).await?;
+            if connection.is_none_or(|connection| connection.socket_id != socket_id) {
+                return Ok(None);
+            }
+            let from_the_start = LastSeen {
+                room_id: pair.room_id,
+                seq: 0,
+            };
+            self.stores
+                .chats
+                .come_back(&me, Some(from_the_start))
+                .await
+                .map(Some)
+        })
+        .await?;
+        let Some(Return { pair, entries, .. }) = back else {
+            return Ok(false);
+        };
+        let formed_since = pair.as_ref().is_some_and(|pair| pair.started_at >= since);
+        let entries = kept_since(entries, since);
+        let sent = formed_since || !entries.is_empty();
+        self.send_back(socket, context, pair.as_ref(), formed_since, entries)
+            .await?;
+        Ok(sent)
     }
 
     /// Sends what was kept for `me` since its return, until a release finds nothing new and

@@ -59,6 +59,7 @@ async fn the_adapter_is_not_receiving_from_a_lost_connection_until_its_channels_
     init.await.unwrap_or_else(|e| panic!("{e}"));
     let port = redis.port();
     assert!(health.receiving());
+    assert_eq!(health.interruptions(), 0);
     assert!(
         shard_channels(port) > 0,
         "the adapter's channels are subscribed"
@@ -82,4 +83,7 @@ async fn the_adapter_is_not_receiving_from_a_lost_connection_until_its_channels_
         shard_channels(port) > 0,
         "receiving, but no channel is subscribed"
     );
+    // However many reconnections failed while Redis was down, it was one interruption: what
+    // the node catches its guests up on after it.
+    assert_eq!(health.interruptions(), 1);
 }

@@ -569,6 +569,19 @@ async fn spoofed_forwarded_for_entries_do_not_escape_the_per_ip_budget() {
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
 }
 
+/// A link that hears when its flag says so.
+struct Hears(Arc<std::sync::atomic::AtomicBool>);
+
+impl duet_transport::AdapterLink for Hears {
+    fn receiving(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn interruptions(&self) -> u64 {
+        0
+    }
+}
+
 /// A node whose adapter does not hear the other nodes (its Redis subscriber reconnecting, its
 /// channels not yet subscribed again) is not ready, even while its store answers.
 #[tokio::test]
@@ -579,7 +592,7 @@ async fn ready_is_degraded_while_the_adapter_does_not_hear_the_other_nodes() {
     let (_layer, io) = Settings::default().socket_io_builder().build_layer();
     let adapter_hears = Arc::clone(&hears);
     let (duet, ()) = Duet::builder(tokens, Stores::memory(), queue)
-        .adapter_health(move || adapter_hears.load(std::sync::atomic::Ordering::SeqCst))
+        .adapter_link(Hears(adapter_hears))
         .build(&io);
     let api = Api {
         router: duet.router(),

@@ -15,7 +15,7 @@ use duet_presence_store::{
     ChatStore, Connection, DeadNode, KeepLimits, Kept, KeptEntry, LastChat, LastSeen, Pair,
     PresenceCounts, PresenceStore, Return, SessionStore, StoreError, Stores,
 };
-use duet_transport::{Duet, NodeTasks, Settings};
+use duet_transport::{AdapterLink, Duet, NodeTasks, Settings};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -35,14 +35,22 @@ async fn start(settings: Settings) -> Node {
 }
 
 async fn start_on(settings: Settings, stores: Stores) -> Node {
+    start_linked(settings, stores, None).await
+}
+
+/// A node whose adapter's link to other nodes is `link` (none: the local adapter's, which
+/// always hears).
+async fn start_linked(settings: Settings, stores: Stores, link: Option<ManualLink>) -> Node {
     let queue = Arc::new(MemoryQueue::new(MatchConfig::default()));
     let tokens = TokenService::new(b"socket-test-secret-socket-test-secret!")
         .unwrap_or_else(|e| panic!("{e}"));
     let sessions = Arc::clone(&stores.sessions);
     let (layer, io) = settings.socket_io_builder().build_layer();
-    let (duet, ()) = Duet::builder(tokens.clone(), stores, queue)
-        .settings(settings)
-        .build(&io);
+    let mut builder = Duet::builder(tokens.clone(), stores, queue).settings(settings);
+    if let Some(link) = link {
+        builder = builder.adapter_link(link);
+    }
+    let (duet, ()) = builder.build(&io);
     let tasks = duet.spawn_tasks();
     let app = duet.router().layer(layer);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -815,4 +823,75 @@ async fn a_connection_the_store_cannot_record_yet_is_retried_and_the_socket_kept
         json!(true)
     );
     assert_eq!(a.event("chat:message").await["text"], json!("hi"));
+}
+
+/// An adapter link that always receives, interrupted by hand (as if for too short a time to be
+/// seen down).
+#[derive(Clone, Default)]
+struct ManualLink(Arc<std::sync::atomic::AtomicU64>);
+
+impl ManualLink {
+    fn interrupt(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl AdapterLink for ManualLink {
+    fn receiving(&self) -> bool {
+        true
+    }
+
+    fn interruptions(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+async fn after_the_link_to_other_nodes_was_interrupted_a_guest_learns_of_the_pair_formed_meanwhile()
+{
+    let link = ManualLink::default();
+    let node = start_linked(Settings::default(), Stores::memory(), Some(link.clone())).await;
+    let (ada_token, ada) = node.guest("Ada").await;
+    let (mut a, _) = Client::open(&node, json!({"token": ada_token})).await;
+    assert_eq!(
+        a.ask("user:match", json!({})).await,
+        json!({"ok": true, "status": "waiting"})
+    );
+    // Carol and Dan chat on this node: their events never cross the link.
+    let (carol_token, _) = node.guest("Carol").await;
+    let (dan_token, _) = node.guest("Dan").await;
+    let (mut c, _) = Client::open(&node, json!({"token": carol_token})).await;
+    let (mut d, _) = Client::open(&node, json!({"token": dan_token})).await;
+    c.ask("user:match", json!({"interests": ["local"]})).await;
+    d.ask("user:match", json!({"interests": ["local"]})).await;
+    c.event("user:matched").await;
+    d.event("user:matched").await;
+
+    // A node beyond the link paired Ada with Bob, and its `user:matched` was lost on the way.
+    let ada_id: GuestId = ada.parse().unwrap_or_else(|e| panic!("{e}"));
+    let pair = Pair::new(ada_id, GuestId::random(), SystemClock.now()).with_names("Ada", "Bob");
+    let created = node.duet.stores().chats.create_pair(&pair).await;
+    assert!(matches!(created, Ok(true)), "{created:?}");
+    link.interrupt();
+    let matched = a.event("user:matched").await;
+    assert_eq!(matched["roomId"], json!(pair.room_id.to_string()));
+    assert_eq!(matched["partner"]["username"], json!("Bob"));
+    assert_eq!(matched["initiator"], json!(true));
+    assert_eq!(matched["resumed"], json!(true));
+
+    // Every socket's catch-up was queued before Ada's ran; Dan's comes before his next event's
+    // answer, and sends nothing.
+    let id = d.next_ack;
+    d.send(format!("42{id}{}", json!(["chat:typing:stop"])))
+        .await;
+    loop {
+        match d.incoming().await {
+            Incoming::Ack(got, answer) if got == id => {
+                assert_eq!(answer, json!({"ok": true}));
+                break;
+            }
+            Incoming::Event(event, payload) => panic!("Dan was sent {event} {payload}"),
+            _ => {}
+        }
+    }
 }
