@@ -22,6 +22,13 @@ let call = null;
 let interests = [];
 /** The chat in progress, as kept across reloads; `null` between chats. */
 let snapshot = null;
+/**
+ * What this page already showed of the current chat, to drop what a server sends again after
+ * its link to the other nodes was interrupted: messages by `id` (the last few hundred), the
+ * last clear by its `roomId` and `seq`.
+ */
+const shown = { messageIds: new Set(), lastClear: '' };
+const SHOWN_IDS_KEPT = 500;
 /** The server's limits; these defaults hold until `GET /api/config` answers. */
 let config = {
     maxFileBytes: 1024 * 1024,
@@ -202,6 +209,8 @@ function startChat(matched) {
     const same = snapshot?.matched.roomId === matched.roomId;
     if (!same) {
         snapshot = { matched, lastSeen: { roomId: matched.roomId, seq: 0 }, history: [] };
+        shown.messageIds.clear();
+        shown.lastClear = '';
         clearMessages();
     }
     else if (snapshot) {
@@ -340,6 +349,14 @@ function connect() {
         setStatus(`${why} Click “Next stranger” to meet someone new.`);
     });
     connection.on('chat:message', (message) => {
+        if (shown.messageIds.has(message.id))
+            return;
+        shown.messageIds.add(message.id);
+        if (shown.messageIds.size > SHOWN_IDS_KEPT) {
+            const oldest = shown.messageIds.values().next().value;
+            if (oldest !== undefined)
+                shown.messageIds.delete(oldest);
+        }
         if (snapshot && message.seq !== undefined)
             snapshot.lastSeen = { roomId: message.roomId, seq: message.seq };
         page.typing.hidden = true;
@@ -358,6 +375,10 @@ function connect() {
         }
     });
     connection.on('chat:cleared', ({ roomId, by, seq }) => {
+        const clear = `${roomId}:${seq ?? ''}`;
+        if (seq !== undefined && clear === shown.lastClear)
+            return;
+        shown.lastClear = clear;
         clearMessages();
         if (snapshot) {
             snapshot.history = [];

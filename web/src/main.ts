@@ -61,6 +61,13 @@ let call: VideoCall | null = null;
 let interests: string[] = [];
 /** The chat in progress, as kept across reloads; `null` between chats. */
 let snapshot: ChatSnapshot | null = null;
+/**
+ * What this page already showed of the current chat, to drop what a server sends again after
+ * its link to the other nodes was interrupted: messages by `id` (the last few hundred), the
+ * last clear by its `roomId` and `seq`.
+ */
+const shown = { messageIds: new Set<string>(), lastClear: '' };
+const SHOWN_IDS_KEPT = 500;
 /** The server's limits; these defaults hold until `GET /api/config` answers. */
 let config: ServerConfig = {
   maxFileBytes: 1024 * 1024,
@@ -251,6 +258,8 @@ function startChat(matched: Matched): void {
   const same = snapshot?.matched.roomId === matched.roomId;
   if (!same) {
     snapshot = { matched, lastSeen: { roomId: matched.roomId, seq: 0 }, history: [] };
+    shown.messageIds.clear();
+    shown.lastClear = '';
     clearMessages();
   } else if (snapshot) {
     snapshot.matched = matched;
@@ -392,6 +401,12 @@ function connect(): ChatSocket {
     setStatus(`${why} Click “Next stranger” to meet someone new.`);
   });
   connection.on('chat:message', (message: IncomingMessage) => {
+    if (shown.messageIds.has(message.id)) return;
+    shown.messageIds.add(message.id);
+    if (shown.messageIds.size > SHOWN_IDS_KEPT) {
+      const oldest = shown.messageIds.values().next().value;
+      if (oldest !== undefined) shown.messageIds.delete(oldest);
+    }
     if (snapshot && message.seq !== undefined) snapshot.lastSeen = { roomId: message.roomId, seq: message.seq };
     page.typing.hidden = true;
     const entry: HistoryEntry = { kind: 'theirs', at: message.sentAt };
@@ -406,6 +421,9 @@ function connect(): ChatSocket {
     }
   });
   connection.on('chat:cleared', ({ roomId, by, seq }) => {
+    const clear = `${roomId}:${seq ?? ''}`;
+    if (seq !== undefined && clear === shown.lastClear) return;
+    shown.lastClear = clear;
     clearMessages();
     if (snapshot) {
       snapshot.history = [];
