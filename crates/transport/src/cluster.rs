@@ -119,6 +119,7 @@ impl std::fmt::Debug for AdapterHealth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AdapterHealth")
             .field("receiving", &self.receiving())
+            .field("interruptions", &self.interruptions())
             .finish()
     }
 }

@@ -22,7 +22,7 @@ use socketioxide::adapter::Adapter;
 use crate::error::ApiError;
 use crate::metrics as names;
 use crate::moderate::client_ip;
-use crate::node::{AdapterHealthCheck, Duet};
+use crate::node::Duet;
 
 /// The largest body `POST /api/guest/session` accepts; a username needs far less.
 const MAX_SESSION_BODY_BYTES: usize = 4 * 1024;
@@ -401,7 +401,7 @@ async fn ready<A: Adapter>(State(duet): State<Arc<Duet<A>>>) -> Response {
     let adapter_hears = duet
         .adapter_link
         .as_ref()
-        .is_none_or(AdapterHealthCheck::receiving);
+        .is_none_or(|link| link.receiving());
     let healthy = store_answers && adapter_hears && !duet.readiness.redis_fallback;
     let body = json!({
         "status": if healthy { "ready" } else { "degraded" },

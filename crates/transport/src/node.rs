@@ -93,7 +93,7 @@ pub struct Duet<A: Adapter> {
     pub(crate) settings: Settings,
     pub(crate) readiness: Readiness,
     /// [`DuetBuilder::adapter_link`].
-    pub(crate) adapter_link: Option<AdapterHealthCheck>,
+    pub(crate) adapter_link: Option<Arc<dyn AdapterLink>>,
     pub(crate) node_id: NodeId,
     /// The per-guest event budget.
     pub(crate) event_budget: KeyedBudget<GuestId>,
@@ -147,7 +147,7 @@ pub struct DuetBuilder {
     queue: Arc<dyn MatchQueue>,
     settings: Settings,
     readiness: Readiness,
-    adapter_link: Option<AdapterHealthCheck>,
+    adapter_link: Option<Arc<dyn AdapterLink>>,
     node_id: Option<NodeId>,
     moderation: Option<Moderation>,
 }
@@ -159,33 +159,14 @@ pub struct DuetBuilder {
 /// a relayed `chat:message`) are lost on the way: pub/sub keeps nothing. The node therefore
 /// reports itself degraded while [`receiving`](Self::receiving) is false, and once it hears
 /// again it catches up each of its guests in a chat from the store (see `docs/protocol.md`,
-/// "After the node's link to the other nodes was interrupted").
-pub trait AdapterLink: Send + Sync + 'static {
+/// "After a node's link to the other nodes was interrupted").
+pub trait AdapterLink: std::fmt::Debug + Send + Sync + 'static {
     /// Whether what the other nodes publish reaches this node now.
     fn receiving(&self) -> bool;
 
     /// How many times the link has stopped receiving since it was made: the node notices a
     /// new interruption by this count changing, however short it was.
     fn interruptions(&self) -> u64;
-}
-
-/// The node's [`AdapterLink`], if it has one ([`DuetBuilder::adapter_link`]).
-#[derive(Clone)]
-pub(crate) struct AdapterHealthCheck(pub(crate) Arc<dyn AdapterLink>);
-
-impl AdapterHealthCheck {
-    pub(crate) fn receiving(&self) -> bool {
-        self.0.receiving()
-    }
-}
-
-impl std::fmt::Debug for AdapterHealthCheck {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdapterHealthCheck")
-            .field("receiving", &self.receiving())
-            .field("interruptions", &self.0.interruptions())
-            .finish()
-    }
 }
 
 impl DuetBuilder {
@@ -215,7 +196,7 @@ impl DuetBuilder {
     /// the other nodes sent meanwhile ([`AdapterLink`]). For the Redis adapter, pass
     /// `cluster::Cluster::health`.
     pub fn adapter_link(mut self, link: impl AdapterLink) -> Self {
-        self.adapter_link = Some(AdapterHealthCheck(Arc::new(link)));
+        self.adapter_link = Some(Arc::new(link));
         self
     }
 
@@ -347,7 +328,7 @@ impl<A: Adapter> Duet<A> {
             }
         });
         let mut tasks = vec![matcher, deliver, upkeep];
-        if let Some(AdapterHealthCheck(link)) = &self.adapter_link {
+        if let Some(link) = &self.adapter_link {
             tasks.push(tokio::spawn(
                 Arc::clone(self).watch_adapter_link(Arc::clone(link)),
             ));

@@ -570,6 +570,7 @@ async fn spoofed_forwarded_for_entries_do_not_escape_the_per_ip_budget() {
 }
 
 /// A link that hears when its flag says so.
+#[derive(Debug)]
 struct Hears(Arc<std::sync::atomic::AtomicBool>);
 
 impl duet_transport::AdapterLink for Hears {

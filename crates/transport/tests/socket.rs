@@ -827,7 +827,7 @@ async fn a_connection_the_store_cannot_record_yet_is_retried_and_the_socket_kept
 
 /// An adapter link that always receives, interrupted by hand (as if for too short a time to be
 /// seen down).
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 struct ManualLink(Arc<std::sync::atomic::AtomicU64>);
 
 impl ManualLink {
