@@ -211,11 +211,12 @@ test('after a Redis restart, cross-node pairs match, chat and signal again withi
 });
 
 /**
- * A TCP proxy on a free port in front of the Redis at `redisPort`, as the network between one
- * node and Redis: `cut()` closes every connection through it and refuses new ones until
- * `heal()`; the other side of the cut (Redis, the other nodes) goes on.
+ * A TCP proxy on a free port that sends each new connection to `target()` (host:port): a load
+ * balancer in front of nodes (the test changes the target when a node goes away), or the
+ * network between one node and Redis. `cut()` closes every connection through it and refuses
+ * new ones until `heal()`.
  */
-async function cuttableLink(redisPort) {
+async function tcpProxy(target) {
   let cut = false;
   const open = new Set();
   const server = net.createServer((client) => {
@@ -223,7 +224,8 @@ async function cuttableLink(redisPort) {
       client.destroy();
       return;
     }
-    const upstream = net.connect(redisPort, '127.0.0.1');
+    const [host, port] = target().split(':');
+    const upstream = net.connect(Number(port), host);
     for (const socket of [client, upstream]) {
       open.add(socket);
       socket.on('error', () => {});
@@ -234,7 +236,7 @@ async function cuttableLink(redisPort) {
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    url: `redis://127.0.0.1:${server.address().port}`,
+    address: `127.0.0.1:${server.address().port}`,
     cut() {
       cut = true;
       for (const socket of open) socket.destroy();
@@ -249,11 +251,11 @@ async function cuttableLink(redisPort) {
 test('a node cut off from Redis for a while catches its guests up: the pair formed and the message sent meanwhile arrive once it hears again', { skip }, async () => {
   const port = await freePort();
   const redis = await startRedis(port);
-  const link = await cuttableLink(port);
+  const link = await tcpProxy(() => `127.0.0.1:${port}`);
   const shared = { DUET_JWT_SECRET: 'cut-off-test-secret-cut-off-test-secret', DUET_SESSION_RATE_LIMIT_PER_MINUTE: '1000' };
   const nodes = [];
   try {
-    nodes.push(await startServer({ ...shared, DUET_NODE_ID: 'cut-off', DUET_REDIS_URL: link.url }));
+    nodes.push(await startServer({ ...shared, DUET_NODE_ID: 'cut-off', DUET_REDIS_URL: `redis://${link.address}` }));
     nodes.push(await startServer({ ...shared, DUET_NODE_ID: 'beyond', DUET_REDIS_URL: `redis://127.0.0.1:${port}` }));
     const [cutOff, beyond] = nodes;
     const ada = await newGuest(cutOff, 'Ada');
@@ -349,42 +351,16 @@ test('Redis that comes back empty loses nothing the nodes know: chats go on, wai
   }
 });
 
-/**
- * A stand-in for a load balancer: a TCP proxy on a free port that sends each new connection to
- * `backend()` (host:port), which the test changes when a node goes away.
- */
-async function tcpBalancer(backend) {
-  const open = new Set();
-  const server = net.createServer((client) => {
-    const [host, port] = backend().split(':');
-    const upstream = net.connect(Number(port), host);
-    open.add(client);
-    open.add(upstream);
-    const close = () => { client.destroy(); upstream.destroy(); open.delete(client); open.delete(upstream); };
-    client.on('error', close);
-    upstream.on('error', close);
-    client.on('close', close);
-    upstream.on('close', close);
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${server.address().port}`,
-    close: () => new Promise((resolve) => { for (const s of open) s.destroy(); server.close(resolve); }),
-  };
-}
-
 test('a drained node\u2019s stock socket.io-client (reconnection on) reconnects by itself and resumes on another node', { skip }, async () => {
   const cluster = await twoNodesOnThrowawayRedis(['stock-leaving', 'stock-staying'], { DUET_RESUME_GRACE_MS: '10000', DUET_SHUTDOWN_TIMEOUT_MS: '5000' });
   const [leaving, staying] = cluster.nodes;
   let target = new URL(leaving.url).host;
-  const balancer = await tcpBalancer(() => target);
+  const balancer = await tcpProxy(() => target);
   try {
     const a = await newGuest(leaving);
     const b = await newGuest(staying);
     // Ada as a browser would be: the stock client, reconnection on, behind the balancer.
-    const sa = io(balancer.url, { auth: { token: a.token }, transports: ['websocket'], forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 500 });
+    const sa = io(`http://${balancer.address}`, { auth: { token: a.token }, transports: ['websocket'], forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 500 });
     leaving.sockets.add(sa);
     await new Promise((resolve, reject) => { sa.once('connect', resolve); sa.once('connect_error', reject); });
     const sb = await connect(staying, b.token);
