@@ -29,6 +29,12 @@ let snapshot = null;
  */
 const shown = { messageIds: new Set(), lastClear: '' };
 const SHOWN_IDS_KEPT = 500;
+/**
+ * A connection opened in a chat whose resume has not come yet: a resumed `user:matched` then
+ * answers it. One that no connection asked for comes from a server catching up after its link
+ * to the other nodes was interrupted (docs/protocol.md): the chat on screen, or a new one.
+ */
+let awaitingResume = false;
 /** The server's limits; these defaults hold until `GET /api/config` answers. */
 let config = {
     maxFileBytes: 1024 * 1024,
@@ -207,6 +213,14 @@ function safetyRefusal(error) {
 // ---- chats ----
 function startChat(matched) {
     const same = snapshot?.matched.roomId === matched.roomId;
+    const resumedHere = matched.resumed === true && awaitingResume;
+    awaitingResume = false;
+    if (matched.resumed && !resumedHere && same && snapshot) {
+        // A catch-up naming the chat on screen: nothing to show.
+        snapshot.matched = matched;
+        saveChat(snapshot);
+        return;
+    }
     if (!same) {
         snapshot = { matched, lastSeen: { roomId: matched.roomId, seq: 0 }, history: [] };
         shown.messageIds.clear();
@@ -220,7 +234,7 @@ function startChat(matched) {
     offerSafety(matched.partner.username);
     setPhase({ kind: 'chatting', chat: matched });
     const who = matched.partner.username;
-    if (matched.resumed) {
+    if (resumedHere) {
         setStatus(`Back with ${who}`);
         notice('Reconnected.');
     }
@@ -285,9 +299,12 @@ function connect() {
     sentAway = false;
     connection.on('connect', () => {
         if (snapshot) {
+            awaitingResume = true;
             // Still our chat? The resume's `user:matched` came first if it is; the probe's answer
             // says NOT_IN_CHAT if the server no longer knows it.
             connection.emit('chat:typing:stop', (answer) => {
+                // Answered after the resume: what follows is not its answer.
+                awaitingResume = false;
                 if (!answer.ok && answer.error.code === 'NOT_IN_CHAT' && snapshot) {
                     chatLost('Your chat ended while you were away. Start again when you are ready.');
                 }
