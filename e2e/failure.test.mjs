@@ -3,54 +3,11 @@
 // whose guests resume on another node.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import net from 'node:net';
 import { io } from 'socket.io-client';
 import { startServer, http, newGuest, connect, next, ask, pause, pairUp } from './harness.mjs';
+import { redisServerSkip, freePort, startRedis, stopRedis, tcpProxy } from './throwaway.mjs';
 
-const inCi = ['true', '1'].includes(process.env.CI ?? '');
-function hasRedisServer() {
-  try {
-    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const redisAvailable = hasRedisServer();
-if (!redisAvailable && inCi) throw new Error('CI=true but redis-server is not installed: the failure suite must run in CI');
-const skip = redisAvailable ? false : 'SKIPPED: redis-server is not installed';
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRedis(port) {
-  const child = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i += 1) {
-    const up = await new Promise((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
-      socket.once('error', () => resolve(false));
-    });
-    if (up) return child;
-    await pause(50);
-  }
-  throw new Error('throwaway redis-server did not start');
-}
-
-async function stopRedis(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
-  await exited;
-}
+const skip = redisServerSkip('the failure suite');
 
 async function until(predicate, ms, what) {
   const deadline = Date.now() + ms;
@@ -209,44 +166,6 @@ test('after a Redis restart, cross-node pairs match, chat and signal again withi
     await cluster.stop();
   }
 });
-
-/**
- * A TCP proxy on a free port that sends each new connection to `target()` (host:port): a load
- * balancer in front of nodes (the test changes the target when a node goes away), or the
- * network between one node and Redis. `cut()` closes every connection through it and refuses
- * new ones until `heal()`.
- */
-async function tcpProxy(target) {
-  let cut = false;
-  const open = new Set();
-  const server = net.createServer((client) => {
-    if (cut) {
-      client.destroy();
-      return;
-    }
-    const [host, port] = target().split(':');
-    const upstream = net.connect(Number(port), host);
-    for (const socket of [client, upstream]) {
-      open.add(socket);
-      socket.on('error', () => {});
-      socket.on('close', () => { client.destroy(); upstream.destroy(); open.delete(socket); });
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    address: `127.0.0.1:${server.address().port}`,
-    cut() {
-      cut = true;
-      for (const socket of open) socket.destroy();
-    },
-    heal() {
-      cut = false;
-    },
-    close: () => new Promise((resolve) => { for (const socket of open) socket.destroy(); server.close(resolve); }),
-  };
-}
 
 test('a node cut off from Redis for a while catches its guests up: the pair formed and the message sent meanwhile arrive once it hears again', { skip }, async () => {
   const port = await freePort();

@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { dist, shots, skip, launch, startIn, status, theirs } from '../testing/browser.mjs';
+import { dist, shots, skip, launch, startIn, status, theirs, say } from '../testing/browser.mjs';
 import { startServer } from '../../e2e/harness.mjs';
 
 const SECRET = 'web-recovery-secret-web-recovery-secret';
@@ -54,11 +54,6 @@ async function paired(server, a, b, topic) {
   await status(first).filter({ hasText: `You are talking to ${b}` }).waitFor();
   await status(second).filter({ hasText: `You are talking to ${a}` }).waitFor();
   return [first, second];
-}
-
-async function say(page, text) {
-  await page.locator('[name=text]').fill(text);
-  await page.locator('[name=text]').press('Enter');
 }
 
 test('a server restarted with SIGTERM, or with a new secret, brings every tab back to the start with a notice, and it works again', { skip }, async () => {

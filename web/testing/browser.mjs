@@ -42,3 +42,9 @@ export async function startIn(context, server, name, interests, errors) {
 
 export const status = (page) => page.locator('[data-testid=status]');
 export const theirs = (page) => page.locator('#messages li.theirs');
+
+/** Types `text` in the page's message box and sends it with Enter. */
+export async function say(page, text) {
+  await page.locator('[name=text]').fill(text);
+  await page.locator('[name=text]').press('Enter');
+}
